@@ -1,0 +1,39 @@
+"""Run one service: ``python -m retouch.runtime.serve retouch.image_utils.app:create_app --port 8002``.
+
+The target is an app factory taking no arguments (it reads its settings from the environment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the app factory named on the command line with uvicorn."""
+    parser = argparse.ArgumentParser(prog="python -m retouch.runtime.serve")
+    parser.add_argument("factory", help="module:function returning an ASGI app")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    uvicorn.run(
+        args.factory,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Settings from the environment, parsed once into a msgspec Struct per service.
+
+Every field ``foo_bar`` is read from ``RETOUCH_FOO_BAR`` unless the class maps it to another
+variable in ``__env__`` (the seed's ``GENERATION_SERVICE_URL`` and friends). Lists are
+comma-separated. A bad value raises :class:`SettingsError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
+
+import msgspec
+
+__all__ = ["ServiceSettings", "SettingsError", "env_name", "load_settings"]
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class SettingsError(ValueError):
+    """A configuration variable has a value that cannot be used."""
+
+
+class ServiceSettings(msgspec.Struct, kw_only=True):
+    """What every service is configured with (subclass it to add a service's own settings)."""
+
+    __env__: ClassVar[dict[str, str]] = {}
+
+    #: Shared secret internal calls must present (``X-Service-Token``); unset: no check.
+    service_token: str | None = None
+    #: Largest request body accepted, in bytes.
+    max_body_bytes: int = 64 * 1024 * 1024
+    #: Largest decoded image, in pixels (width * height).
+    max_image_pixels: int = 50_000_000
+    #: Longest image side, in pixels.
+    max_image_side: int = 12_000
+    #: Threads for CPU-bound work (image decoding, OpenCV, models).
+    cpu_workers: int = 4
+    #: Where the service keeps files (SQLite, blobs, caches).
+    data_dir: Path = Path("./.retouch-data")
+    log_level: str = "INFO"
+    #: JSON lines (``true``) or plain text logs.
+    log_json: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_image_pixels", "max_image_side", "cpu_workers"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{env_name(type(self), name)} must be positive, got {getattr(self, name)}")
+
+
+def env_name(cls: type[msgspec.Struct], field: str) -> str:
+    """The environment variable that configures ``field`` of ``cls``."""
+    mapping: dict[str, str] = getattr(cls, "__env__", {})
+    return mapping.get(field, f"RETOUCH_{field.upper()}")
+
+
+def _parse(raw: str, annotation: Any) -> Any:
+    origin = get_origin(annotation)
+    if origin in (list, tuple, frozenset, set):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if origin is dict:
+        pairs = (item.split("=", 1) for item in raw.split(",") if item.strip())
+        return {k.strip(): v.strip() for k, v in pairs}
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if raw == "" and type(None) in get_args(annotation):
+        return None
+    if args and all(get_origin(a) in (list, tuple) for a in args):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def load_settings(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: Any) -> S:
+    """Build ``cls`` from ``environ`` (default: ``os.environ``) plus explicit ``overrides``."""
+    env = os.environ if environ is None else environ
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for field in msgspec.structs.fields(cls):
+        var = env_name(cls, field.name)
+        if field.name in overrides:
+            values[field.name] = overrides[field.name]
+            continue
+        if var not in env:
+            continue
+        raw = env[var]
+        try:
+            values[field.name] = msgspec.convert(_parse(raw, hints[field.name]), hints[field.name], strict=False)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(f"{var}={raw!r} is not valid: {exc}") from None
+    try:
+        return msgspec.convert(values, cls, strict=False, from_attributes=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid settings for {cls.__name__}: {exc}") from None
+
+
+def new_token() -> str:
+    """A fresh random service token (the local stack generates one per run)."""
+    return secrets.token_urlsafe(32)
+
+
+__all__ += ["new_token"]

@@ -1,0 +1,54 @@
+"""retouch-sdk: the typed contract and clients of the retouch image-editing API.
+
+>>> from retouch.sdk import Client
+>>> client = Client()  # RETOUCH_URL / RETOUCH_API_KEY, or http://127.0.0.1:8000
+"""
+
+from __future__ import annotations
+
+from retouch.sdk.__about__ import __version__
+from retouch.sdk._base import NOT_GIVEN
+from retouch.sdk._client import AsyncClient, Client
+from retouch.sdk._codec import Base64Bytes
+from retouch.sdk._transport import RetryPolicy
+from retouch.sdk.errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    GatewayTimeoutError,
+    InternalServerError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitError,
+    RetouchError,
+    ServiceUnavailableError,
+    UnprocessableEntityError,
+)
+
+__all__ = [
+    "NOT_GIVEN",
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "Base64Bytes",
+    "Client",
+    "ConflictError",
+    "GatewayTimeoutError",
+    "InternalServerError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "RateLimitError",
+    "RetouchError",
+    "RetryPolicy",
+    "ServiceUnavailableError",
+    "UnprocessableEntityError",
+    "__version__",
+]

@@ -1,0 +1,170 @@
+"""The two clients. Both take the gateway URL (or ``RETOUCH_URL``), an optional API key (or
+``RETOUCH_API_KEY``), a default ``timeout`` and ``max_retries``; every call takes ``timeout=``."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, AsyncIterator, Iterator
+
+import httpx
+
+from retouch.sdk._base import (
+    DEFAULT_TIMEOUT,
+    NOT_GIVEN,
+    RequestSpec,
+    Timeout,
+    build_request,
+    default_headers,
+    parse_response,
+    raise_for_problem,
+    resolve_config,
+    translate_transport_error,
+)
+from retouch.sdk._transport import AsyncRetryTransport, RetryPolicy, RetryTransport
+from retouch.sdk.models.common import Health, SystemHealth
+from retouch.sdk.resources.image_utils import AsyncImageUtils, ImageUtils
+
+__all__ = ["AsyncClient", "Client"]
+
+
+class Client:
+    """Synchronous client of the retouch API.
+
+    >>> with Client("http://127.0.0.1:8000", api_key="...") as client:
+    ...     client.health().status
+    'healthy'
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        limits: httpx.Limits | None = None,
+    ) -> None:
+        self.base_url, self.api_key = resolve_config(base_url, api_key)
+        inner = transport or httpx.HTTPTransport(limits=limits or httpx.Limits(max_connections=100))
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=default_headers(self.api_key, headers),
+            timeout=timeout,
+            transport=RetryTransport(inner, RetryPolicy(max_retries=max_retries)),
+        )
+        #: Image and mask operations.
+        self.image_utils = ImageUtils(self)
+
+    # -- plumbing shared by the resources -------------------------------------------------------
+    def _send(self, spec: RequestSpec, timeout: Timeout = NOT_GIVEN) -> Any:
+        response = self._send_raw(spec, timeout)
+        return parse_response(response, spec.cast)
+
+    def _send_raw(self, spec: RequestSpec, timeout: Timeout = NOT_GIVEN, *, stream: bool = False) -> httpx.Response:
+        request = build_request(self._http, spec, timeout)
+        try:
+            return self._http.send(request, stream=stream)
+        except httpx.TransportError as exc:
+            raise translate_transport_error(exc, request) from exc
+
+    @contextmanager
+    def _stream(self, spec: RequestSpec, timeout: Timeout = NOT_GIVEN) -> Iterator[httpx.Response]:
+        response = self._send_raw(spec, timeout, stream=True)
+        try:
+            if response.status_code >= 400:
+                response.read()
+                raise_for_problem(response)
+            yield response
+        finally:
+            response.close()
+
+    # -- top-level calls ------------------------------------------------------------------------
+    def health(self, *, timeout: Timeout = NOT_GIVEN) -> Health:
+        """``GET /api/health`` of the server this client points at."""
+        result: Health = self._send(RequestSpec("GET", "/api/health", cast=Health), timeout)
+        return result
+
+    def system_health(self, *, timeout: Timeout = NOT_GIVEN) -> SystemHealth:
+        """``GET /api/system/health``: the gateway's view of every service."""
+        result: SystemHealth = self._send(RequestSpec("GET", "/api/system/health", cast=SystemHealth), timeout)
+        return result
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """Asynchronous client of the retouch API; the same calls as :class:`Client`, awaited."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        headers: dict[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limits: httpx.Limits | None = None,
+    ) -> None:
+        self.base_url, self.api_key = resolve_config(base_url, api_key)
+        inner = transport or httpx.AsyncHTTPTransport(limits=limits or httpx.Limits(max_connections=100))
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=default_headers(self.api_key, headers),
+            timeout=timeout,
+            transport=AsyncRetryTransport(inner, RetryPolicy(max_retries=max_retries)),
+        )
+        #: Image and mask operations.
+        self.image_utils = AsyncImageUtils(self)
+
+    async def _send(self, spec: RequestSpec, timeout: Timeout = NOT_GIVEN) -> Any:
+        response = await self._send_raw(spec, timeout)
+        return parse_response(response, spec.cast)
+
+    async def _send_raw(self, spec: RequestSpec, timeout: Timeout = NOT_GIVEN, *, stream: bool = False) -> httpx.Response:
+        request = build_request(self._http, spec, timeout)
+        try:
+            return await self._http.send(request, stream=stream)
+        except httpx.TransportError as exc:
+            raise translate_transport_error(exc, request) from exc
+
+    @asynccontextmanager
+    async def _stream(self, spec: RequestSpec, timeout: Timeout = NOT_GIVEN) -> AsyncIterator[httpx.Response]:
+        response = await self._send_raw(spec, timeout, stream=True)
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise_for_problem(response)
+            yield response
+        finally:
+            await response.aclose()
+
+    async def health(self, *, timeout: Timeout = NOT_GIVEN) -> Health:
+        """``GET /api/health`` of the server this client points at."""
+        result: Health = await self._send(RequestSpec("GET", "/api/health", cast=Health), timeout)
+        return result
+
+    async def system_health(self, *, timeout: Timeout = NOT_GIVEN) -> SystemHealth:
+        """``GET /api/system/health``: the gateway's view of every service."""
+        result: SystemHealth = await self._send(RequestSpec("GET", "/api/system/health", cast=SystemHealth), timeout)
+        return result
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,45 @@
+"""Helpers that turn whatever a caller has (a path, bytes, a PIL image) into image bytes."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from retouch.sdk._codec import Base64Bytes
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
+__all__ = ["ImageInput", "save_image", "to_base64_bytes", "to_bytes"]
+
+#: Anything the SDK accepts where an image is expected.
+ImageInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, "PILImage.Image"]
+
+
+def to_bytes(image: ImageInput | Any) -> bytes:
+    """Encoded image bytes from a path, raw bytes, or a PIL image (saved as PNG)."""
+    if isinstance(image, bytes | bytearray | memoryview):
+        return bytes(image)
+    if isinstance(image, str | os.PathLike):
+        return Path(image).read_bytes()
+    save = getattr(image, "save", None)
+    if callable(save):
+        buf = io.BytesIO()
+        save(buf, format="PNG")
+        return buf.getvalue()
+    raise TypeError(f"expected a path, bytes or a PIL image, not {type(image).__name__}")
+
+
+def to_base64_bytes(image: ImageInput | Any) -> Base64Bytes:
+    """Like :func:`to_bytes`, typed for a contract field."""
+    return image if isinstance(image, Base64Bytes) else Base64Bytes(to_bytes(image))
+
+
+def save_image(data: bytes, path: str | os.PathLike[str]) -> Path:
+    """Write encoded image bytes to ``path`` (parents created) and return the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    return out

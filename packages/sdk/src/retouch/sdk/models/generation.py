@@ -1,0 +1,106 @@
+"""The generation contract: what an edit asks for, and what the generation service streams back.
+
+``GenerationRequest`` is the public request of API.md (the jobs service accepts it at
+``/api/generate*``). The generation service itself (internal) takes a :class:`RunRequest` at
+``POST /api/generation/run`` and answers with NDJSON: :class:`ProgressEvent` lines, then exactly
+one :class:`ResultEvent` or :class:`ErrorEvent`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from retouch.sdk._codec import Base64Bytes
+from retouch.sdk.models.common import Problem
+
+__all__ = [
+    "CancelRunResponse",
+    "ErrorEvent",
+    "GenerationRequest",
+    "ProgressEvent",
+    "ResultEvent",
+    "RunEvent",
+    "RunRequest",
+    "Stage",
+    "TaskType",
+]
+
+TaskType = Literal["removal", "insertion", "white-balance"]
+Stage = Literal["queued", "loading_model", "preprocessing", "denoising", "postprocessing"]
+
+#: Longest prompt the schema accepts (services may configure a lower limit).
+MAX_PROMPT_CHARS = 4000
+
+
+class GenerationRequest(msgspec.Struct, kw_only=True):
+    """One edit of ``input_image``. Unknown fields are ignored; every accepted field is honoured
+    or rejected, never silently ignored."""
+
+    prompt: Annotated[str, msgspec.Meta(max_length=MAX_PROMPT_CHARS)]
+    input_image: Base64Bytes
+    task_type: TaskType
+    #: White (>127) marks what to edit; required for removal and insertion.
+    mask: Base64Bytes | None = None
+    #: Alternative to ``mask``: the first element is the mask, further ones are extra conditions.
+    conditional_images: list[Base64Bytes] | None = None
+    #: Insertion from a reference: the picture holding the object, and the object's mask on it.
+    reference_image: Base64Bytes | None = None
+    reference_mask_R: Base64Bytes | None = None
+    num_inference_steps: Annotated[int, msgspec.Meta(ge=1, le=100)] = 28
+    true_cfg_scale: Annotated[float, msgspec.Meta(ge=0, le=50)] | None = None
+    guidance_scale: Annotated[float, msgspec.Meta(ge=0, le=50)] | None = None
+    negative_prompt: Annotated[str, msgspec.Meta(max_length=MAX_PROMPT_CHARS)] | None = None
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
+    input_quality: Literal["resized", "original"] = "resized"
+    mask_tool_type: Literal["brush", "box"] = "brush"
+    #: Engine override where the deployment offers several (e.g. ``classic``, ``qwen``).
+    engine: str | None = None
+
+
+class RunRequest(GenerationRequest, kw_only=True):
+    """``POST /api/generation/run`` body: a request plus the caller's id for cancelling it."""
+
+    run_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:\-]{1,128}$")] | None = None
+
+
+class ProgressEvent(msgspec.Struct, kw_only=True, tag="progress", tag_field="type"):
+    """The run moved: a new stage, or one more denoising step."""
+
+    run_id: str
+    stage: Stage
+    progress: float = 0.0
+    current_step: int | None = None
+    total_steps: int | None = None
+    message: str | None = None
+
+
+class ResultEvent(msgspec.Struct, kw_only=True, tag="result", tag_field="type"):
+    """The run finished: the edited image (PNG, the input's size) and what produced it."""
+
+    run_id: str
+    image: Base64Bytes
+    width: int
+    height: int
+    seed: int | None = None
+    engine: str | None = None
+    timings: dict[str, float] = {}
+
+
+class ErrorEvent(msgspec.Struct, kw_only=True, tag="error", tag_field="type"):
+    """The run ended without an image: failed, or ``cancelled`` (``problem.detail == "cancelled"``,
+    status 409)."""
+
+    run_id: str
+    problem: Problem
+
+
+RunEvent = ProgressEvent | ResultEvent | ErrorEvent
+
+
+class CancelRunResponse(msgspec.Struct, kw_only=True):
+    """``POST /api/generation/cancel/{run_id}``: the run was found and told to stop."""
+
+    run_id: str
+    cancelled: bool = True
