@@ -22,7 +22,10 @@ from retouch.sdk._base import (
 )
 from retouch.sdk._transport import AsyncRetryTransport, RetryPolicy, RetryTransport
 from retouch.sdk.models.common import Health, SystemHealth
+from retouch.sdk.resources.generation import AsyncGeneration, Generation
 from retouch.sdk.resources.image_utils import AsyncImageUtils, ImageUtils
+from retouch.sdk.resources.jobs import AsyncJobs, Jobs
+from retouch.sdk.resources.segmentation import AsyncSegmentation, Segmentation
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -56,6 +59,12 @@ class Client:
         )
         #: Image and mask operations.
         self.image_utils = ImageUtils(self)
+        #: Smart masks from clicks, boxes and strokes.
+        self.segmentation = Segmentation(self)
+        #: Direct calls to a generation service (internal; most callers want :attr:`jobs`).
+        self.generation = Generation(self)
+        #: Async generation jobs: submit, watch, fetch, cancel.
+        self.jobs = Jobs(self)
 
     # -- plumbing shared by the resources -------------------------------------------------------
     def _send(self, spec: RequestSpec, timeout: Timeout = NOT_GIVEN) -> Any:
@@ -126,6 +135,12 @@ class AsyncClient:
         )
         #: Image and mask operations.
         self.image_utils = AsyncImageUtils(self)
+        #: Smart masks from clicks, boxes and strokes.
+        self.segmentation = AsyncSegmentation(self)
+        #: Direct calls to a generation service (internal; most callers want :attr:`jobs`).
+        self.generation = AsyncGeneration(self)
+        #: Async generation jobs: submit, watch, fetch, cancel.
+        self.jobs = AsyncJobs(self)
 
     async def _send(self, spec: RequestSpec, timeout: Timeout = NOT_GIVEN) -> Any:
         response = await self._send_raw(spec, timeout)
