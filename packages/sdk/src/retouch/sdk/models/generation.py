@@ -104,3 +104,16 @@ class CancelRunResponse(msgspec.Struct, kw_only=True):
 
     run_id: str
     cancelled: bool = True
+
+
+# -- The Modal progress channel (deploy): the jobs service spawns the generation worker function,
+# which puts each encoded RunEvent on this queue, partition = run_id, and polls the cancel dict
+# (key run_id -> True) between steps. No web request has to outlive Modal's 150 s limit.
+MODAL_EVENTS_QUEUE = "retouch-run-events"
+MODAL_CANCEL_DICT = "retouch-run-cancel"
+#: The deployed worker: ``modal.Function.from_name(MODAL_GENERATION_APP, MODAL_WORKER_FUNCTION)``,
+#: called as ``.spawn(run_request_json: bytes)``.
+MODAL_GENERATION_APP = "qwen"
+MODAL_WORKER_FUNCTION = "generation_worker"
+
+__all__ += ["MODAL_CANCEL_DICT", "MODAL_EVENTS_QUEUE", "MODAL_GENERATION_APP", "MODAL_WORKER_FUNCTION"]
