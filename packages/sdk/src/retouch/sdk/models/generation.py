@@ -113,7 +113,7 @@ MODAL_EVENTS_QUEUE = "retouch-run-events"
 MODAL_CANCEL_DICT = "retouch-run-cancel"
 #: The deployed worker: ``modal.Function.from_name(MODAL_GENERATION_APP, MODAL_WORKER_FUNCTION)``,
 #: called as ``.spawn(run_request_json: bytes)``.
-MODAL_GENERATION_APP = "qwen"
+MODAL_GENERATION_APP = "retouch-generation"
 MODAL_WORKER_FUNCTION = "generation_worker"
 
 __all__ += ["MODAL_CANCEL_DICT", "MODAL_EVENTS_QUEUE", "MODAL_GENERATION_APP", "MODAL_WORKER_FUNCTION"]
