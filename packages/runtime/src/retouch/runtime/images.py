@@ -3,6 +3,7 @@ is decoded), EXIF orientation applied, and encoding to PNG/WebP/JPEG."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass
 from typing import Literal
@@ -70,12 +71,11 @@ def open_image(data: bytes, *, field: str = "image", limits: ImageLimits | None 
         raise field_error(field, f"image data is truncated or corrupt: {exc}") from None
     except Image.DecompressionBombError as exc:  # pragma: no cover - our limits come first
         raise field_error(field, f"image refused as a decompression bomb: {exc}", 413) from None
-    try:
+    # A broken EXIF block should not reject a decodable picture.
+    with contextlib.suppress(OSError, SyntaxError, ValueError, KeyError):
         image = ImageOps.exif_transpose(image)
-    except (OSError, SyntaxError, ValueError, KeyError):
-        pass  # a broken EXIF block should not reject a decodable picture
     if mode is not None and image.mode != mode:
-        if mode == "RGB" and image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        if (mode == "RGB" and image.mode in ("RGBA", "LA", "PA")) or (image.mode == "P" and "transparency" in image.info):
             image = image.convert("RGBA")
             if mode == "RGB":
                 background = Image.new("RGB", image.size, (255, 255, 255))

@@ -15,7 +15,7 @@ from retouch.runtime.logging import request_id_var
 from retouch.runtime.problems import ProblemError, problem_response
 from retouch.sdk.models.common import Problem
 
-__all__ = ["BodyLimitMiddleware", "RequestContextMiddleware", "ServiceTokenMiddleware", "SERVICE_TOKEN_HEADER"]
+__all__ = ["SERVICE_TOKEN_HEADER", "BodyLimitMiddleware", "RequestContextMiddleware", "ServiceTokenMiddleware"]
 
 log = logging.getLogger("retouch.runtime")
 

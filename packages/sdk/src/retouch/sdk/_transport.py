@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-__all__ = ["AsyncRetryTransport", "RetryPolicy", "RetryTransport", "IDEMPOTENT_EXTENSION"]
+__all__ = ["IDEMPOTENT_EXTENSION", "AsyncRetryTransport", "RetryPolicy", "RetryTransport"]
 
 #: Set ``request.extensions[IDEMPOTENT_EXTENSION] = True`` to mark a POST as safe to retry.
 IDEMPOTENT_EXTENSION = "retouch_idempotent"
