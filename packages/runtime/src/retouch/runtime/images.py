@@ -55,6 +55,7 @@ def open_image(data: bytes, *, field: str = "image", limits: ImageLimits | None 
     limits = limits or ImageLimits()
     if not data:
         raise field_error(field, "image data is empty")
+    image: Image.Image
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:

@@ -48,7 +48,7 @@ class RetryPolicy:
             retry_after = _parse_retry_after(response.headers.get("retry-after"))
             if retry_after is not None:
                 return retry_after if retry_after <= self.max_retry_after else None
-        base = min(self.max_backoff, self.backoff * (2**attempt))
+        base: float = min(self.max_backoff, self.backoff * (2**attempt))
         return base * (0.5 + random.random() / 2)
 
 
