@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
 
 import msgspec
@@ -72,6 +72,13 @@ def _parse(raw: str, annotation: Any) -> Any:
     return raw
 
 
+def _dec_hook(type_: Any, obj: Any) -> Any:
+    # msgspec has no built-in Path support: accept a path or a string for a Path field.
+    if isinstance(type_, type) and issubclass(type_, PurePath) and isinstance(obj, str | PurePath):
+        return type_(obj)
+    raise NotImplementedError(f"cannot convert to {type_!r}")
+
+
 def load_settings(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: Any) -> S:
     """Build ``cls`` from ``environ`` (default: ``os.environ``) plus explicit ``overrides``."""
     env = os.environ if environ is None else environ
@@ -86,11 +93,11 @@ def load_settings(cls: type[S], environ: Mapping[str, str] | None = None, **over
             continue
         raw = env[var]
         try:
-            values[field.name] = msgspec.convert(_parse(raw, hints[field.name]), hints[field.name], strict=False)
+            values[field.name] = msgspec.convert(_parse(raw, hints[field.name]), hints[field.name], strict=False, dec_hook=_dec_hook)
         except msgspec.ValidationError as exc:
             raise SettingsError(f"{var}={raw!r} is not valid: {exc}") from None
     try:
-        return msgspec.convert(values, cls, strict=False, from_attributes=False)
+        return msgspec.convert(values, cls, strict=False, from_attributes=False, dec_hook=_dec_hook)
     except msgspec.ValidationError as exc:
         raise SettingsError(f"invalid settings for {cls.__name__}: {exc}") from None
 
