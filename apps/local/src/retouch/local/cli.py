@@ -1,0 +1,162 @@
+"""``retouch-local``: the whole retouch stack on this machine.
+
+``retouch-local serve`` starts every installed service and the gateway as separate processes on
+loopback ports, prints their URLs, and stops them all on Ctrl-C / SIGTERM or when one dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+
+from retouch.local.__about__ import __version__
+from retouch.local.services import GATEWAY, ServiceSpec, StackError, discover_services
+from retouch.local.stack import ChildExited, Stack, StackInterrupted, StackSettings
+
+__all__ = ["build_parser", "main"]
+
+_PREFIX = "retouch-local:"
+
+
+def _env_port(environ: Mapping[str, str]) -> int:
+    raw = environ.get("RETOUCH_PORT", "").strip()
+    if not raw:
+        return 8000
+    try:
+        port = int(raw)
+    except ValueError:
+        raise StackError(f"RETOUCH_PORT={raw!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise StackError(f"RETOUCH_PORT={raw!r} is out of range (0-65535)")
+    return port
+
+
+def _names(values: Sequence[str] | None) -> list[str]:
+    return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``retouch-local`` argument parser."""
+    parser = argparse.ArgumentParser(prog="retouch-local", description="Run the retouch stack on this machine.")
+    parser.add_argument("--version", action="version", version=f"retouch-local {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = sub.add_parser("serve", help="start the gateway and every installed service")
+    serve.add_argument("--host", default="127.0.0.1", help="gateway bind address (non-loopback needs RETOUCH_API_KEYS)")
+    serve.add_argument(
+        "--port", type=int, default=None, help="gateway port (default $RETOUCH_PORT or 8000; 0 = any free)"
+    )
+    serve.add_argument(
+        "--data-dir", type=Path, default=None, help="data directory (default $RETOUCH_DATA_DIR or ./.retouch-data)"
+    )
+    serve.add_argument(
+        "--only", action="append", metavar="NAME", help="run only these services (repeat or comma-separate)"
+    )
+    serve.add_argument("--without", action="append", metavar="NAME", help="do not run these services")
+    serve.add_argument(
+        "--service", action="append", default=[], metavar="NAME=MODULE:FUNCTION", help="add or replace a service"
+    )
+    serve.add_argument(
+        "--gateway", default=GATEWAY.factory, metavar="MODULE:FUNCTION", help="the gateway's app factory"
+    )
+    serve.add_argument("--no-gateway", action="store_true", help="run the services only")
+    serve.add_argument(
+        "--log-format", choices=("prefix", "json"), default="prefix", help="how children's logs are shown"
+    )
+    serve.add_argument("--startup-timeout", type=float, default=120.0, help="seconds each process may take to start")
+    serve.set_defaults(run=_serve)
+
+    services = sub.add_parser("services", help="list the installed services")
+    services.set_defaults(run=_list_services)
+    return parser
+
+
+def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> StackSettings:
+    data_dir = args.data_dir or Path(environ.get("RETOUCH_DATA_DIR") or ".retouch-data")
+    return StackSettings(
+        host=args.host,
+        port=args.port if args.port is not None else _env_port(environ),
+        data_dir=data_dir,
+        only=_names(args.only),
+        without=_names(args.without),
+        extra_services=[ServiceSpec.parse(text) for text in args.service],
+        gateway=None if args.no_gateway else ServiceSpec("gateway", args.gateway),
+        startup_timeout=args.startup_timeout,
+        log_stream=sys.stdout,
+        log_format=args.log_format,
+    )
+
+
+def _print_ready(stack: Stack) -> None:
+    lines = [f"{_PREFIX} the stack is up (data in {stack.data_dir})"]
+    rows: list[tuple[str, str, str]] = []
+    if "gateway" in stack.processes:
+        gateway = stack.processes["gateway"]
+        rows.append(("gateway", gateway.url, f"pid {gateway.pid}"))
+        if stack.web_url:
+            rows.append(("web editor", stack.web_url, ""))
+        rows.append(("api docs", f"{gateway.url}/api/openapi.json", ""))
+    for name, proc in stack.processes.items():
+        if name != "gateway":
+            rows.append((name, proc.url, f"pid {proc.pid}"))
+    lines.extend(f"  {label:<13}{url:<34}{extra}".rstrip() for label, url, extra in rows)
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    stack = Stack(_settings(args, os.environ))
+    for spec in stack.skipped:
+        print(f"{_PREFIX} skipping {spec.name}: {spec.module} is not installed", file=sys.stderr)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stack.request_stop(signal.Signals(signum).name)
+
+    previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, on_signal)
+    try:
+        try:
+            stack.start()
+        except StackInterrupted:
+            print(f"{_PREFIX} interrupted during start-up; stopped", file=sys.stderr)
+            return 0
+        _print_ready(stack)
+        try:
+            stack.wait()
+        except ChildExited as exc:
+            print(f"{_PREFIX} {exc}; stopping everything", file=sys.stderr, flush=True)
+            return 1
+        print(f"{_PREFIX} {stack.stop_reason}: stopping", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        stack.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _list_services(args: argparse.Namespace) -> int:
+    for spec in discover_services():
+        state = "" if spec.importable() else "  (module missing)"
+        print(f"{spec.name:<14}{spec.factory}{state}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``retouch-local`` script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except StackError as exc:
+        print(f"{_PREFIX} {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
