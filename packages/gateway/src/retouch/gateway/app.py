@@ -1,0 +1,103 @@
+"""The gateway app: the single public entry point in front of every retouch service."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from retouch.gateway.__about__ import __version__
+from retouch.gateway.auth import ApiKeys
+from retouch.gateway.health import HealthMonitor
+from retouch.gateway.openapi import OpenAPIDocument
+from retouch.gateway.proxy import Proxy
+from retouch.gateway.ratelimit import RateLimiter
+from retouch.gateway.router import GatewayRouter
+from retouch.gateway.settings import GatewaySettings
+from retouch.gateway.upstream import Upstreams
+from retouch.runtime import create_service_app, load_settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("retouch.gateway")
+
+
+def _routes(settings: GatewaySettings, monitor: HealthMonitor, openapi: OpenAPIDocument) -> list[BaseRoute]:
+    async def system_health(request: Request) -> Response:
+        return Response(await monitor.report(), media_type="application/json", headers={"cache-control": "no-store"})
+
+    async def openapi_json(request: Request) -> Response:
+        return Response(openapi.encoded(), media_type="application/json")
+
+    routes: list[BaseRoute] = [
+        Route("/api/system/health", system_health, methods=["GET"]),
+        Route("/api/openapi.json", openapi_json, methods=["GET"]),
+    ]
+    web_dir = settings.web_dir
+    if web_dir is not None:
+        if web_dir.is_dir():
+            # Last, so every API route wins over a file of the same name.
+            routes.append(Mount("/", app=StaticFiles(directory=web_dir, html=True), name="web"))
+        else:
+            log.warning("RETOUCH_WEB_DIR=%s is not a directory; the web editor is not served", web_dir)
+    return routes
+
+
+def create_app(settings: GatewaySettings | None = None) -> Starlette:
+    """The gateway (settings ``None``: read from the environment)."""
+    settings = settings or load_settings(GatewaySettings)
+    upstreams = Upstreams(settings)
+    monitor = HealthMonitor(upstreams, settings, __version__)
+
+    middleware: list[Middleware] = []
+    if settings.allowed_origins:
+        # Outside the key check: preflights carry no key, and a 401 must still be readable by the page.
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.allowed_origins,
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=["X-Request-ID", "Retry-After"],
+                max_age=600,
+            )
+        )
+    middleware.append(
+        Middleware(
+            GatewayRouter,
+            upstreams=upstreams,
+            proxy=Proxy(settings),
+            keys=ApiKeys(settings.api_keys),
+            limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+        )
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for upstream in upstreams:
+            log.info("%s -> %s", upstream.name, upstream.url or f"not configured ({upstream.url_var} unset)")
+        try:
+            yield
+        finally:
+            await upstreams.aclose()
+
+    app = create_service_app(
+        name="gateway",
+        version=__version__,
+        settings=settings,
+        routes=_routes(settings, monitor, OpenAPIDocument(__version__)),
+        lifespan=lifespan,
+        middleware=middleware,
+        # The gateway is public: callers present API keys, and it sends the service token on.
+        require_token=False,
+    )
+    app.state.upstreams = upstreams
+    return app

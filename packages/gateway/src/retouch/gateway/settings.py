@@ -1,0 +1,95 @@
+"""The gateway's configuration: where the services are, who may call, and how hard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from retouch.runtime.settings import ServiceSettings, SettingsError, env_name
+
+__all__ = ["SERVICES", "GatewaySettings"]
+
+#: The services behind the gateway, in the order they are reported.
+SERVICES: tuple[str, ...] = ("generation", "segmentation", "image_utils", "job_manager")
+
+
+class GatewaySettings(ServiceSettings, kw_only=True):
+    """Settings of the gateway (``RETOUCH_*`` plus the seed's ``*_SERVICE_URL`` variables)."""
+
+    __env__: ClassVar[dict[str, str]] = {
+        "generation_url": "GENERATION_SERVICE_URL",
+        "segmentation_url": "SEGMENTATION_SERVICE_URL",
+        "image_utils_url": "IMAGE_UTILS_SERVICE_URL",
+        "job_manager_url": "JOB_MANAGER_SERVICE_URL",
+    }
+
+    #: Base URL of each service; unset: the service is not configured and its routes answer 503.
+    generation_url: str | None = None
+    segmentation_url: str | None = None
+    image_utils_url: str | None = None
+    job_manager_url: str | None = None
+    #: Accepted API keys (comma-separated); empty: no authentication.
+    api_keys: list[str] = []
+    #: Origins allowed by CORS (comma-separated, ``*`` for any); empty: no CORS headers.
+    allowed_origins: list[str] = []
+    #: Sustained requests per minute per API key (0: no limit); applies only when keys are set.
+    rate_limit_per_minute: int = 1200
+    #: Requests a key may make at once above the sustained rate.
+    rate_limit_burst: int = 200
+    #: Seconds to open a connection to a service.
+    connect_timeout: float = 5.0
+    #: Seconds a service may take to answer (event streams have none; ``POST /api/generate`` waits up to 150 s).
+    read_timeout: float = 180.0
+    #: Seconds of silence on an event stream after which the gateway sends a ``:`` heartbeat comment.
+    sse_heartbeat_s: float = 15.0
+    #: Retries of idempotent upstream calls (connection errors, 429/502/503/504).
+    upstream_retries: int = 1
+    #: Pooled connections per service.
+    upstream_max_connections: int = 256
+    #: Seconds each service's ``/api/health`` may take inside ``/api/system/health``.
+    health_timeout: float = 2.0
+    #: Seconds a ``/api/system/health`` answer is reused.
+    health_cache_ttl: float = 2.0
+    #: Directory of the web editor's static files, served at ``/`` (``index.html``) when present.
+    web_dir: Path | None = None
+    #: Services that scale to zero: reported ``idle`` (not probed) when not used for ``idle_after_s``.
+    scale_to_zero: list[str] = []
+    idle_after_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        cls = type(self)
+        for name in (
+            "connect_timeout",
+            "read_timeout",
+            "sse_heartbeat_s",
+            "health_timeout",
+            "upstream_max_connections",
+        ):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{env_name(cls, name)} must be positive, got {getattr(self, name)}")
+        for name in ("rate_limit_per_minute", "upstream_retries", "health_cache_ttl", "idle_after_s"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{env_name(cls, name)} must not be negative, got {getattr(self, name)}")
+        if self.rate_limit_per_minute and self.rate_limit_burst < 1:
+            raise SettingsError(f"{env_name(cls, 'rate_limit_burst')} must be at least 1, got {self.rate_limit_burst}")
+        unknown = sorted(set(self.scale_to_zero) - set(SERVICES))
+        if unknown:
+            raise SettingsError(
+                f"{env_name(cls, 'scale_to_zero')} names unknown services {unknown}; known: {', '.join(SERVICES)}"
+            )
+        for service in SERVICES:
+            url = self.service_url(service)
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{env_name(cls, f'{service}_url')}={url!r} must be an http:// or https:// URL")
+
+    def service_url(self, service: str) -> str | None:
+        """The configured base URL of ``service`` (``None``: not configured)."""
+        url: str | None = getattr(self, f"{service}_url")
+        if not url or not url.strip():
+            return None
+        return url.strip().rstrip("/")
+
+    def service_url_var(self, service: str) -> str:
+        """The environment variable that configures ``service``'s URL."""
+        return env_name(type(self), f"{service}_url")

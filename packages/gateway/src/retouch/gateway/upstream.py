@@ -1,0 +1,94 @@
+"""The services behind the gateway: one pooled SDK client each, built once per process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+
+from retouch.gateway.settings import SERVICES, GatewaySettings
+from retouch.runtime.middleware import SERVICE_TOKEN_HEADER
+from retouch.sdk import AsyncClient
+
+__all__ = ["Upstream", "Upstreams"]
+
+# Below uvicorn's default keep-alive (5 s), so the gateway drops an idle connection before the
+# service does and never writes a request into a socket the other side is closing.
+_KEEPALIVE_EXPIRY = 4.0
+
+
+class Upstream:
+    """One service: where it is, the clients that reach it, and when the gateway last used it."""
+
+    def __init__(self, name: str, url: str | None, url_var: str, settings: GatewaySettings) -> None:
+        self.name = name
+        self.url = url
+        self.url_var = url_var
+        #: Whether the service scales to zero (a health probe would wake it).
+        self.scales_to_zero = name in settings.scale_to_zero
+        #: ``time.monotonic()`` of the last proxied request (``None``: never).
+        self.last_used: float | None = None
+        self.client: AsyncClient | None = None
+        self.probe_client: AsyncClient | None = None
+        if url is None:
+            return
+        headers = {SERVICE_TOKEN_HEADER: settings.service_token} if settings.service_token else {}
+        self.client = AsyncClient(
+            url,
+            api_key="",
+            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            max_retries=settings.upstream_retries,
+            headers=headers,
+            limits=httpx.Limits(
+                max_connections=settings.upstream_max_connections,
+                max_keepalive_connections=settings.upstream_max_connections,
+                keepalive_expiry=_KEEPALIVE_EXPIRY,
+            ),
+        )
+        # Probes never retry: a slow or dead service must be reported within the health timeout.
+        self.probe_client = AsyncClient(
+            url,
+            api_key="",
+            timeout=settings.health_timeout,
+            max_retries=0,
+            headers=headers,
+            limits=httpx.Limits(max_connections=4, keepalive_expiry=_KEEPALIVE_EXPIRY),
+        )
+
+    def touch(self) -> None:
+        """Record that a request is going to the service now (it is awake, or waking)."""
+        self.last_used = time.monotonic()
+
+    def idle(self, idle_after_s: float) -> bool:
+        """Whether the service scales to zero and has not been used for ``idle_after_s`` seconds."""
+        if not self.scales_to_zero:
+            return False
+        return self.last_used is None or time.monotonic() - self.last_used >= idle_after_s
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        for client in (self.client, self.probe_client):
+            if client is not None:
+                await client.aclose()
+
+
+class Upstreams:
+    """Every service of :data:`~retouch.gateway.settings.SERVICES`, configured or not."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self._by_name = {
+            name: Upstream(name, settings.service_url(name), settings.service_url_var(name), settings)
+            for name in SERVICES
+        }
+
+    def __getitem__(self, name: str) -> Upstream:
+        return self._by_name[name]
+
+    def __iter__(self) -> Iterator[Upstream]:
+        return iter(self._by_name.values())
+
+    async def aclose(self) -> None:
+        """Close every client."""
+        for upstream in self:
+            await upstream.aclose()
