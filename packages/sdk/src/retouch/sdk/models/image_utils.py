@@ -40,6 +40,7 @@ __all__ = [
     "ResizeRequest",
     "ResizeResponse",
     "UnletterboxRequest",
+    "UnletterboxResample",
     "UnletterboxResponse",
     "WhiteBalanceMethod",
     "WhiteBalanceRequest",
@@ -48,6 +49,7 @@ __all__ = [
 
 OutputFormat = Literal["png", "webp", "jpeg"]
 Resample = Literal["nearest", "box", "bilinear", "bicubic", "lanczos"]
+UnletterboxResample = Literal["auto", "nearest", "box", "bilinear", "bicubic", "lanczos"]
 MaskOperation = Literal["grow", "shrink", "feather", "invert", "threshold"]
 BlendMode = Literal["normal", "multiply", "screen", "seamless"]
 WhiteBalanceMethod = Literal["gray-world", "white-patch", "robust"]
@@ -247,7 +249,7 @@ class UnletterboxRequest(_Output, kw_only=True):
 
     image: Base64Bytes
     letterbox: LetterboxInfo
-    resample: Literal["auto", "nearest", "box", "bilinear", "bicubic", "lanczos"] = "auto"
+    resample: UnletterboxResample = "auto"
 
 
 class UnletterboxResponse(ImageResponse, kw_only=True):
