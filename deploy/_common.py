@@ -1,0 +1,196 @@
+"""What the five Modal apps share: names, secrets, volumes and deploy-time settings.
+
+Every ``deploy/<service>.py`` is its own ``modal.App``, deployable alone with
+``modal deploy deploy/<service>.py``. Settings that shape the deployment itself (the GPU, how many
+containers) are read from the environment of the machine running ``modal deploy``; settings of the
+services themselves travel as Modal Secrets or as deploy-time environment passed through ``env=``.
+This module imports nothing but ``modal`` and the standard library: it is also imported inside
+every container.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import modal
+
+__all__ = [
+    "APP_NAMES",
+    "DEPLOY_DIR",
+    "HF_CACHE_DIR",
+    "JOBS_BLOB_DIR",
+    "JOBS_STORE_DICT",
+    "LABELS",
+    "MODELS_DIR",
+    "PROXY_KEY_VAR",
+    "PROXY_SECRET_VAR",
+    "REPO_ROOT",
+    "SCALE_TO_ZERO_SERVICES",
+    "DeployConfigError",
+    "deploy_env",
+    "deploy_flag",
+    "deploy_float",
+    "deploy_int",
+    "deploy_str",
+    "gateway_secret",
+    "hf_secrets",
+    "jobs_blob_volume",
+    "models_volume",
+    "proxy_auth_enabled",
+    "proxy_auth_secret",
+    "service_token_secret",
+    "service_url",
+]
+
+#: ``deploy/`` (locally: inside the repository; in a container: ``/root``, where Modal puts the app's file).
+DEPLOY_DIR = Path(__file__).resolve().parent
+REPO_ROOT = DEPLOY_DIR.parent
+
+#: One Modal app a service. The generation app's name is part of the jobs <-> worker contract
+#: (``retouch.sdk.models.generation.MODAL_GENERATION_APP``); generation.py asserts they agree.
+APP_NAMES: dict[str, str] = {
+    "gateway": "retouch-gateway",
+    "job_manager": "retouch-jobs",
+    "generation": "retouch-generation",
+    "segmentation": "retouch-segmentation",
+    "image_utils": "retouch-image-utils",
+}
+
+#: The web endpoints' labels: ``https://<workspace>--<label>.modal.run`` (the seed's URLs).
+LABELS: dict[str, str] = {
+    "gateway": "api-gateway",
+    "job_manager": "job-manager",
+    "generation": "qwen",
+    "segmentation": "fastsam",
+    "image_utils": "image-utils",
+}
+
+#: Services whose containers scale to zero: the gateway reports them ``idle`` instead of waking them.
+SCALE_TO_ZERO_SERVICES: tuple[str, ...] = ("generation", "segmentation", "image_utils")
+
+# -- Secrets. Each is created once with ``modal secret create`` (see deploy/README.md).
+SERVICE_TOKEN_SECRET = "retouch-service-token"  # RETOUCH_SERVICE_TOKEN, for every service
+GATEWAY_SECRET = "retouch-gateway"  # RETOUCH_API_KEYS, RETOUCH_ALLOWED_ORIGINS (+ optional *_SERVICE_URL)
+PROXY_AUTH_SECRET = "retouch-proxy-auth"  # a Modal proxy auth token: RETOUCH_PROXY_KEY, RETOUCH_PROXY_SECRET
+#: Keys of the proxy auth secret: the token's id (``wk-...``) and secret (``ws-...``).
+PROXY_KEY_VAR = "RETOUCH_PROXY_KEY"
+PROXY_SECRET_VAR = "RETOUCH_PROXY_SECRET"
+
+# -- Volumes and distributed objects.
+MODELS_VOLUME = "retouch-models"
+JOBS_BLOB_VOLUME = "retouch-job-blobs"
+#: Where the models volume is mounted, in the generation and segmentation containers.
+MODELS_DIR = "/models"
+HF_CACHE_DIR = f"{MODELS_DIR}/hf-cache"
+#: Where the jobs' result volume is mounted.
+JOBS_BLOB_DIR = "/data/jobs-blobs"
+#: The modal.Dict holding the jobs (the jobs service's store).
+JOBS_STORE_DICT = "retouch-jobs"
+
+
+class DeployConfigError(ValueError):
+    """A deploy-time environment variable has a value the deployment cannot use."""
+
+
+def deploy_str(name: str, default: str) -> str:
+    """A deploy-time setting: ``name`` from the deploying shell's environment, else ``default``."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def deploy_flag(name: str, default: bool) -> bool:
+    """A yes/no deploy-time setting (``1/true/yes/on`` or ``0/false/no/off``)."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise DeployConfigError(f"{name}={raw!r} is not a yes/no value")
+
+
+def deploy_int(name: str, default: int, *, minimum: int = 0) -> int:
+    """An integer deploy-time setting, at least ``minimum``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise DeployConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise DeployConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def deploy_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    """A number deploy-time setting, at least ``minimum``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise DeployConfigError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise DeployConfigError(f"{name}={value:g} must be at least {minimum:g}")
+    return value
+
+
+def deploy_env(names: Iterable[str], fixed: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Container environment: ``fixed`` values, plus each of ``names`` that is set where ``modal deploy``
+    runs (so a variable exported before deploying reaches the service; unset ones are left to Secrets)."""
+    env = dict(fixed or {})
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            env[name] = value
+    return env
+
+
+def service_url(workspace: str, label: str, environment: str | None = None) -> str:
+    """The public URL Modal gives the web endpoint ``label``: ``https://<workspace>--<label>.modal.run``
+    (``<workspace>-<environment>--<label>`` outside the workspace's default environment)."""
+    prefix = f"{workspace}-{environment}" if environment else workspace
+    return f"https://{prefix}--{label}.modal.run"
+
+
+def proxy_auth_enabled() -> bool:
+    """Whether the internal services require Modal proxy auth (default yes; ``RETOUCH_PROXY_AUTH=0`` at
+    deploy time turns it off everywhere, e.g. without a proxy auth token; the service token stays)."""
+    return deploy_flag("RETOUCH_PROXY_AUTH", True)
+
+
+def service_token_secret() -> modal.Secret:
+    """The shared ``RETOUCH_SERVICE_TOKEN``: internal services require it, the gateway sends it."""
+    return modal.Secret.from_name(SERVICE_TOKEN_SECRET, required_keys=["RETOUCH_SERVICE_TOKEN"])
+
+
+def gateway_secret() -> modal.Secret:
+    """The gateway's public-facing configuration: API keys and CORS origins."""
+    return modal.Secret.from_name(GATEWAY_SECRET, required_keys=["RETOUCH_API_KEYS"])
+
+
+def proxy_auth_secret() -> modal.Secret:
+    """The Modal proxy auth token the gateway presents to the internal services."""
+    return modal.Secret.from_name(PROXY_AUTH_SECRET, required_keys=[PROXY_KEY_VAR, PROXY_SECRET_VAR])
+
+
+def hf_secrets() -> list[modal.Secret]:
+    """``HF_TOKEN`` for downloading weights, when ``RETOUCH_HF_SECRET`` names a secret holding it
+    (the default weights are public: no secret is needed)."""
+    name = os.environ.get("RETOUCH_HF_SECRET", "").strip()
+    return [modal.Secret.from_name(name, required_keys=["HF_TOKEN"])] if name else []
+
+
+def models_volume() -> modal.Volume:
+    """Model weights (Qwen-Image-Edit, its LoRAs, FastSAM), filled by the ``download_weights`` entry points."""
+    return modal.Volume.from_name(MODELS_VOLUME, create_if_missing=True)
+
+
+def jobs_blob_volume() -> modal.Volume:
+    """Result images of generation jobs (the jobs service's blob store)."""
+    return modal.Volume.from_name(JOBS_BLOB_VOLUME, create_if_missing=True)
