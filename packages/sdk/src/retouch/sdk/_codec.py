@@ -54,7 +54,8 @@ def _dec_hook(type_: type, obj: Any) -> Any:
             return Base64Bytes.parse(obj)
         if isinstance(obj, bytes | bytearray):
             return Base64Bytes(obj)
-        raise msgspec.ValidationError("expected a base64 string")
+        # A TypeError (not a ValidationError) makes msgspec add the field's path to the message.
+        raise TypeError("expected a base64 string")
     raise NotImplementedError(f"cannot decode type {type_!r}")
 
 
