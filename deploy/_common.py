@@ -11,7 +11,9 @@ every container.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import modal
@@ -34,7 +36,9 @@ __all__ = [
     "deploy_float",
     "deploy_int",
     "deploy_str",
+    "fetch_once",
     "gateway_secret",
+    "generation_max_containers",
     "hf_secrets",
     "jobs_blob_volume",
     "models_volume",
@@ -164,6 +168,12 @@ def proxy_auth_enabled() -> bool:
     return deploy_flag("RETOUCH_PROXY_AUTH", True)
 
 
+def generation_max_containers() -> int:
+    """Most generation (GPU) containers at once: a cost ceiling, and the jobs service's limit of runs
+    in flight (``RETOUCH_GENERATION_MAX_CONTAINERS`` when deploying either app)."""
+    return deploy_int("RETOUCH_GENERATION_MAX_CONTAINERS", 2, minimum=1)
+
+
 def service_token_secret() -> modal.Secret:
     """The shared ``RETOUCH_SERVICE_TOKEN``: internal services require it, the gateway sends it."""
     return modal.Secret.from_name(SERVICE_TOKEN_SECRET, required_keys=["RETOUCH_SERVICE_TOKEN"])
@@ -194,3 +204,38 @@ def models_volume() -> modal.Volume:
 def jobs_blob_volume() -> modal.Volume:
     """Result images of generation jobs (the jobs service's blob store)."""
     return modal.Volume.from_name(JOBS_BLOB_VOLUME, create_if_missing=True)
+
+
+def fetch_once(target: Path, source: str, fetch: Callable[[Path], None], *, resumable: bool = False) -> bool:
+    """Put ``source`` at ``target`` unless it is already there; ``True`` when it fetched.
+
+    ``fetch(path)`` writes the file or directory at ``path``. A ``<name>.source`` file beside
+    ``target``, written only after ``fetch`` returned, records where it came from: a rerun skips
+    what is done and fetches again when the configured source changed. Without ``resumable`` the
+    fetch writes to a scratch location with ``target``'s name and is moved into place when
+    complete; a ``resumable`` fetch (one that itself skips what it already has, like
+    ``huggingface_hub.snapshot_download``) writes at ``target`` directly, so an interrupted run
+    continues where it stopped.
+    """
+    marker = target.with_name(target.name + ".source")
+    if target.exists() and marker.is_file() and marker.read_text(encoding="utf-8").strip() == source:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    marker.unlink(missing_ok=True)
+    if resumable:
+        fetch(target)
+        if not target.exists():
+            raise RuntimeError(f"fetching {source} produced nothing at {target}")
+    else:
+        with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent) as scratch:
+            staged = Path(scratch) / target.name
+            fetch(staged)
+            if not staged.exists():
+                raise RuntimeError(f"fetching {source} produced nothing at {staged}")
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+            staged.rename(target)
+    marker.write_text(source + "\n", encoding="utf-8")
+    return True

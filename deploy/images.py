@@ -157,8 +157,9 @@ def image_utils_image() -> modal.Image:
 
 
 def jobs_image() -> modal.Image:
-    """The job manager: state machine and stores; talks to Modal (Dict, Volume, spawn), no torch."""
-    return service_image(["sdk", "runtime", "jobs"])
+    """The job manager: state machine and stores; talks to Modal (Dict, Queue, Volume, spawn), no torch.
+    ``retouch.jobs.modal`` imports the Modal client: the deploying client's own version is pinned."""
+    return service_image(["sdk", "runtime", "jobs"], pip=[f"modal=={modal.__version__}"])
 
 
 def segmentation_image() -> modal.Image:
