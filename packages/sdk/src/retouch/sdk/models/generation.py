@@ -86,6 +86,9 @@ class ResultEvent(msgspec.Struct, kw_only=True, tag="result", tag_field="type"):
     seed: int | None = None
     engine: str | None = None
     timings: dict[str, float] = {}
+    #: What the caller should know about how the request was honoured (e.g. fields an engine
+    #: does not use), so nothing is ignored silently.
+    notes: list[str] = []
 
 
 class ErrorEvent(msgspec.Struct, kw_only=True, tag="error", tag_field="type"):
