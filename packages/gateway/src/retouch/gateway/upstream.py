@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Iterator
 
@@ -21,7 +22,9 @@ _KEEPALIVE_EXPIRY = 4.0
 class Upstream:
     """One service: where it is, the clients that reach it, and when the gateway last used it."""
 
-    def __init__(self, name: str, url: str | None, url_var: str, settings: GatewaySettings) -> None:
+    def __init__(
+        self, name: str, url: str | None, url_var: str, settings: GatewaySettings, tls: ssl.SSLContext | bool = True
+    ) -> None:
         self.name = name
         self.url = url
         self.url_var = url_var
@@ -34,17 +37,18 @@ class Upstream:
         if url is None:
             return
         headers = {SERVICE_TOKEN_HEADER: settings.service_token} if settings.service_token else {}
+        limits = httpx.Limits(
+            max_connections=settings.upstream_max_connections,
+            max_keepalive_connections=settings.upstream_max_connections,
+            keepalive_expiry=_KEEPALIVE_EXPIRY,
+        )
         self.client = AsyncClient(
             url,
             api_key="",
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             max_retries=settings.upstream_retries,
             headers=headers,
-            limits=httpx.Limits(
-                max_connections=settings.upstream_max_connections,
-                max_keepalive_connections=settings.upstream_max_connections,
-                keepalive_expiry=_KEEPALIVE_EXPIRY,
-            ),
+            transport=httpx.AsyncHTTPTransport(verify=tls, limits=limits),
         )
         # Probes never retry: a slow or dead service must be reported within the health timeout.
         self.probe_client = AsyncClient(
@@ -53,7 +57,9 @@ class Upstream:
             timeout=settings.health_timeout,
             max_retries=0,
             headers=headers,
-            limits=httpx.Limits(max_connections=4, keepalive_expiry=_KEEPALIVE_EXPIRY),
+            transport=httpx.AsyncHTTPTransport(
+                verify=tls, limits=httpx.Limits(max_connections=4, keepalive_expiry=_KEEPALIVE_EXPIRY)
+            ),
         )
 
     def touch(self) -> None:
@@ -77,9 +83,14 @@ class Upstreams:
     """Every service of :data:`~retouch.gateway.settings.SERVICES`, configured or not."""
 
     def __init__(self, settings: GatewaySettings) -> None:
+        urls = {name: settings.service_url(name) for name in SERVICES}
+        # One TLS context for every client (loading the CA bundle takes tens of milliseconds), and
+        # none at all when every service is plain http (the local stack).
+        tls: ssl.SSLContext | bool = False
+        if any(url and url.startswith("https:") for url in urls.values()):
+            tls = httpx.create_ssl_context()
         self._by_name = {
-            name: Upstream(name, settings.service_url(name), settings.service_url_var(name), settings)
-            for name in SERVICES
+            name: Upstream(name, url, settings.service_url_var(name), settings, tls) for name, url in urls.items()
         }
 
     def __getitem__(self, name: str) -> Upstream:
