@@ -1,0 +1,181 @@
+// One generation job from submit to its end: POST /api/generate/async (with an Idempotency-Key,
+// so a retried submit cannot start it twice), then the SSE stream, resumed with Last-Event-ID
+// when it drops and backed by GET /status, then the result. Progress goes to a callback.
+
+import { ApiError } from "./api.js";
+import { readEvents } from "./sse.js";
+
+export const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+const STREAM_IDLE_MS = 45000;
+const MAX_STREAM_RETRIES = 6;
+
+const sleep = (ms, signal) =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+
+function newKey() {
+  return crypto.randomUUID ? crypto.randomUUID() : `job-${Date.now()}-${Math.random().toString(16).slice(2)}`;
+}
+
+/** The words of a job's error, whatever shape the service gave it. */
+export function errorText(error) {
+  if (!error) return "";
+  if (typeof error === "string") return error;
+  if (typeof error.detail === "string") return error.detail;
+  if (typeof error.message === "string") return error.message;
+  if (typeof error.title === "string") return error.title;
+  return JSON.stringify(error);
+}
+
+/**
+ * Fold one stream event into the job's state. Events carry the job's fields (status, stage,
+ * progress, steps, queue position); terminal ones may be named by the event type only.
+ */
+export function foldEvent(state, event) {
+  let data = {};
+  try {
+    data = event.data ? JSON.parse(event.data) : {};
+  } catch {
+    data = { message: event.data };
+  }
+  if (data === null || typeof data !== "object") data = { message: String(data) };
+  const name = event.event && event.event !== "message" ? event.event : data.type || data.event || "";
+  const next = { ...state };
+  for (const key of ["status", "stage", "progress", "current_step", "total_steps", "queue_position", "error", "eta_seconds", "message"]) {
+    if (data[key] !== undefined) next[key] = data[key];
+  }
+  if (!data.status && TERMINAL.has(name)) next.status = name;
+  if (!next.status && (name === "progress" || name === "stage")) next.status = "running";
+  if (data.problem && !next.error) next.error = data.problem;
+  return next;
+}
+
+export class JobRunner {
+  /** @param {import("./api.js").ApiClient} api */
+  constructor(api) {
+    this.api = api;
+    this.taskId = null;
+    this.controller = null;
+    this.cancelRequested = false;
+    /** Called with the job state on every change: {status, stage, progress, current_step, ...}. */
+    this.onUpdate = null;
+  }
+
+  get running() {
+    return Boolean(this.controller);
+  }
+
+  /**
+   * Submit and follow a job to its end.
+   * @returns {Promise<{state: object, result: object | null}>} result of /result when it succeeded
+   */
+  async run(body) {
+    if (this.controller) throw new Error("A job is already running.");
+    this.controller = new AbortController();
+    this.cancelRequested = false;
+    this.taskId = null;
+    const signal = this.controller.signal;
+    try {
+      this.emit({ status: "submitting" });
+      const key = newKey();
+      let submitted;
+      try {
+        submitted = await this.api.post("/api/generate/async", body, { headers: { "Idempotency-Key": key }, timeout: 120000 });
+      } catch (err) {
+        // A dropped connection may have lost the answer, not the job: the same key is safe to resend.
+        if (!(err instanceof ApiError) || err.kind !== "network") throw err;
+        await sleep(1000, signal);
+        submitted = await this.api.post("/api/generate/async", body, { headers: { "Idempotency-Key": key }, timeout: 120000 });
+      }
+      this.taskId = submitted.task_id;
+      if (!this.taskId) throw new Error("The server accepted the job but gave it no id.");
+      let state = { task_id: this.taskId, status: submitted.status || "queued", queue_position: submitted.queue_position };
+      this.emit(state);
+      if (this.cancelRequested) this.sendCancel();
+      state = await this.follow(state, signal);
+      let result = null;
+      if (state.status === "succeeded") {
+        result = await this.api.json(`/api/generate/result/${encodeURIComponent(this.taskId)}`, { timeout: 120000 });
+      }
+      return { state, result };
+    } finally {
+      this.controller = null;
+    }
+  }
+
+  emit(state) {
+    if (this.onUpdate) this.onUpdate(state);
+  }
+
+  async follow(initial, signal) {
+    const id = encodeURIComponent(this.taskId);
+    let state = initial;
+    let lastEventId = null;
+    let failures = 0;
+    while (!signal.aborted) {
+      const attempt = new AbortController();
+      const abort = () => attempt.abort();
+      signal.addEventListener("abort", abort, { once: true });
+      let idle = setTimeout(abort, STREAM_IDLE_MS);
+      const activity = () => {
+        clearTimeout(idle);
+        idle = setTimeout(abort, STREAM_IDLE_MS);
+      };
+      try {
+        const headers = { Accept: "text/event-stream" };
+        if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
+        const response = await this.api.fetch(`/api/generate/stream/${id}`, { headers, signal: attempt.signal, timeout: 0 });
+        failures = 0;
+        for await (const event of readEvents(response.body, activity)) {
+          if (event.id !== null) lastEventId = event.id;
+          state = foldEvent(state, event);
+          this.emit(state);
+          if (TERMINAL.has(state.status)) return state;
+        }
+      } catch (err) {
+        if (signal.aborted) break;
+        // The stream itself refused (unknown job, bad key): reconnecting will not help.
+        if (err instanceof ApiError && err.status && ![502, 503, 504].includes(err.status)) throw err;
+      } finally {
+        clearTimeout(idle);
+        signal.removeEventListener("abort", abort);
+      }
+      if (signal.aborted) break;
+      failures += 1;
+      this.emit({ ...state, reconnecting: true });
+      try {
+        const status = await this.api.json(`/api/generate/status/${id}`, { timeout: 10000, signal });
+        state = { ...state, ...status, reconnecting: false };
+        this.emit(state);
+        if (TERMINAL.has(state.status)) return state;
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) throw err;
+      }
+      await sleep(Math.min(8000, 500 * 2 ** Math.min(failures, MAX_STREAM_RETRIES)), signal);
+    }
+    throw new ApiError("Stopped following the job.", { kind: "aborted" });
+  }
+
+  /** Ask the server to cancel; the stream then ends with the "cancelled" event. */
+  async cancel() {
+    if (!this.controller) return;
+    this.cancelRequested = true;
+    if (this.taskId) await this.sendCancel();
+  }
+
+  async sendCancel() {
+    try {
+      await this.api.fetch(`/api/generate/async/cancel/${encodeURIComponent(this.taskId)}`, { method: "POST", timeout: 15000 });
+    } catch (err) {
+      // 409: it finished first; its own terminal event follows on the stream.
+      if (!(err instanceof ApiError && err.status === 409)) throw err;
+    }
+  }
+
+  /** Stop listening (the page is leaving or a new image replaced everything); the job runs on. */
+  detach() {
+    if (this.controller) this.controller.abort();
+  }
+}

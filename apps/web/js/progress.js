@@ -1,0 +1,104 @@
+// The job's progress in words and a bar: queue position, stage, "Step n of m", and the time left
+// estimated from the pace of the steps seen so far.
+
+const STAGES = {
+  queued: "Waiting in the queue",
+  loading_model: "Loading the model",
+  preprocessing: "Preparing the picture",
+  denoising: "Generating",
+  postprocessing: "Finishing",
+};
+
+const STATUS = {
+  submitting: "Sending the job…",
+  queued: "Queued",
+  running: "Running",
+  succeeded: "Done",
+  failed: "Failed",
+  cancelled: "Cancelled",
+};
+
+export function formatDuration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+}
+
+export class ProgressView {
+  /** @param {{box: HTMLElement, status: HTMLElement, bar: HTMLProgressElement, steps: HTMLElement, eta: HTMLElement}} els */
+  constructor(els) {
+    this.els = els;
+    this.reset();
+  }
+
+  reset() {
+    this.samples = [];
+    this.lastStep = null;
+  }
+
+  /** Start showing a new job. */
+  begin() {
+    this.reset();
+    this.els.box.hidden = false;
+    this.els.box.dataset.status = "submitting";
+    this.render({ status: "submitting" });
+  }
+
+  /** Estimated seconds left, from the job's own figure or the pace of its steps. */
+  estimate(state) {
+    if (typeof state.eta_seconds === "number") return state.eta_seconds;
+    const step = state.current_step;
+    const total = state.total_steps;
+    if (typeof step !== "number" || typeof total !== "number" || total <= 0) return null;
+    if (step !== this.lastStep) {
+      // A restarted count (a new stage with its own steps) starts a new pace.
+      if (this.lastStep !== null && step < this.lastStep) this.samples = [];
+      this.samples.push({ step, t: performance.now() });
+      this.lastStep = step;
+    }
+    if (this.samples.length < 2) return null;
+    const first = this.samples[0];
+    const last = this.samples[this.samples.length - 1];
+    const perStep = (last.t - first.t) / 1000 / Math.max(1, last.step - first.step);
+    return Math.max(0, (total - step) * perStep);
+  }
+
+  render(state) {
+    const { box, status, bar, steps, eta } = this.els;
+    const s = state.status || "running";
+    box.dataset.status = s;
+    let text = STATUS[s] || s;
+    if (s === "queued") {
+      const position = state.queue_position;
+      // 1 is the next job to start on its backend.
+      if (typeof position === "number") text = position <= 1 ? "Queued: next in line" : `Queued: position ${position}`;
+    } else if (s === "running" && state.stage && STAGES[state.stage]) {
+      text = STAGES[state.stage];
+    }
+    if (state.reconnecting) text += " (reconnecting…)";
+    status.textContent = text;
+
+    let fraction = typeof state.progress === "number" ? state.progress : null;
+    if (fraction === null && typeof state.current_step === "number" && state.total_steps) {
+      fraction = state.current_step / state.total_steps;
+    }
+    if (s === "succeeded") fraction = 1;
+    if (fraction === null) {
+      if (s === "queued" || s === "submitting") bar.removeAttribute("value");
+    } else {
+      bar.value = Math.min(1, Math.max(0, fraction));
+    }
+    bar.setAttribute("aria-valuetext", fraction === null ? text : `${Math.round(fraction * 100)} %`);
+
+    if (typeof state.current_step === "number" && typeof state.total_steps === "number" && state.total_steps > 0) {
+      steps.textContent = `Step ${state.current_step} of ${state.total_steps}`;
+    } else if (s !== "running") {
+      steps.textContent = "";
+    }
+    const left = s === "running" ? this.estimate(state) : null;
+    if (left !== null) eta.textContent = `· about ${formatDuration(left)} left`;
+    else if (s !== "running") eta.textContent = "";
+  }
+}

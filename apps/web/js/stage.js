@@ -1,0 +1,173 @@
+// The stage: the box the picture lives in. It owns the viewport, panning (space + drag, middle
+// button, or the hand tool), the screen-space overlay canvas, and hands every other pointer
+// gesture to the active mode (editing the mask, or comparing a result).
+
+import { Viewport } from "./viewport.js";
+
+/**
+ * @typedef {object} StageMode
+ * @property {(event: PointerEvent, point: {x: number, y: number}) => void} pointerDown
+ * @property {(event: PointerEvent, point: {x: number, y: number}) => void} pointerMove
+ * @property {(event: PointerEvent, point: {x: number, y: number}) => void} pointerUp
+ * @property {(ctx: CanvasRenderingContext2D, viewport: Viewport, hover: {x: number, y: number} | null) => void} drawOverlay
+ * @property {() => boolean} [wantsPan]
+ * @property {() => string} [cursor]
+ */
+
+export class Stage {
+  /**
+   * @param {HTMLElement} element the stage box
+   * @param {HTMLElement[]} layers image-sized layers moved by the viewport
+   * @param {HTMLCanvasElement} overlay screen-space canvas on top
+   */
+  constructor(element, layers, overlay) {
+    this.element = element;
+    this.overlay = overlay;
+    this.viewport = new Viewport(element, layers);
+    this.viewport.onChange = () => {
+      this.redraw();
+      if (this.onViewChange) this.onViewChange(this.viewport);
+    };
+    /** Called after every zoom or pan. */
+    this.onViewChange = null;
+    /** @type {StageMode | null} */
+    this.mode = null;
+    this.hover = null;
+    this.spaceDown = false;
+    this.panning = null;
+    this.active = false;
+    this.frame = 0;
+    this.bind();
+  }
+
+  setMode(mode) {
+    this.mode = mode;
+    this.updateCursor();
+    this.redraw();
+  }
+
+  bind() {
+    const el = this.element;
+    el.addEventListener("pointerdown", (e) => this.onDown(e));
+    el.addEventListener("pointermove", (e) => this.onMove(e));
+    el.addEventListener("pointerup", (e) => this.onUp(e));
+    el.addEventListener("pointercancel", (e) => this.onUp(e));
+    el.addEventListener("pointerleave", () => {
+      if (!this.active) {
+        this.hover = null;
+        this.redraw();
+      }
+    });
+    el.addEventListener("contextmenu", (e) => e.preventDefault());
+    window.addEventListener("keydown", (e) => {
+      if (e.code === "Space" && !isTyping(e.target) && !isButtonLike(e.target)) {
+        if (!this.spaceDown) {
+          this.spaceDown = true;
+          this.updateCursor();
+        }
+        e.preventDefault();
+      }
+    });
+    window.addEventListener("keyup", (e) => {
+      if (e.code === "Space") {
+        this.spaceDown = false;
+        this.updateCursor();
+      }
+    });
+    window.addEventListener("blur", () => {
+      this.spaceDown = false;
+      this.updateCursor();
+    });
+  }
+
+  wantsPan(event) {
+    return this.spaceDown || event.button === 1 || Boolean(this.mode && this.mode.wantsPan && this.mode.wantsPan());
+  }
+
+  onDown(event) {
+    if (!this.viewport.hasContent || !this.mode) return;
+    if (event.button !== 0 && event.button !== 1 && event.button !== 2) return;
+    this.element.setPointerCapture(event.pointerId);
+    this.active = true;
+    if (this.wantsPan(event)) {
+      this.panning = { x: event.clientX, y: event.clientY };
+      this.updateCursor();
+      event.preventDefault();
+      return;
+    }
+    this.mode.pointerDown(event, this.viewport.toImage(event.clientX, event.clientY));
+    this.redraw();
+  }
+
+  onMove(event) {
+    const point = this.viewport.toImage(event.clientX, event.clientY);
+    this.hover = point;
+    if (this.panning) {
+      this.viewport.panBy(event.clientX - this.panning.x, event.clientY - this.panning.y);
+      this.panning = { x: event.clientX, y: event.clientY };
+      return;
+    }
+    if (this.active && this.mode) this.mode.pointerMove(event, point);
+    this.redraw();
+  }
+
+  onUp(event) {
+    if (!this.active) return;
+    this.active = false;
+    if (this.element.hasPointerCapture(event.pointerId)) this.element.releasePointerCapture(event.pointerId);
+    if (this.panning) {
+      this.panning = null;
+      this.updateCursor();
+      return;
+    }
+    if (this.mode) this.mode.pointerUp(event, this.viewport.toImage(event.clientX, event.clientY));
+    this.redraw();
+  }
+
+  updateCursor() {
+    let cursor = "default";
+    if (this.panning) cursor = "grabbing";
+    else if (this.spaceDown || (this.mode && this.mode.wantsPan && this.mode.wantsPan())) cursor = "grab";
+    else if (this.mode && this.mode.cursor) cursor = this.mode.cursor();
+    this.element.style.cursor = this.viewport.hasContent ? cursor : "default";
+  }
+
+  /** Redraw the overlay on the next frame (many pointer moves collapse into one draw). */
+  redraw() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.draw();
+    });
+  }
+
+  draw() {
+    const canvas = this.overlay;
+    const dpr = window.devicePixelRatio || 1;
+    const w = this.element.clientWidth;
+    const h = this.element.clientHeight;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+    }
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    if (this.mode && this.viewport.hasContent) this.mode.drawOverlay(ctx, this.viewport, this.hover);
+  }
+}
+
+/** Whether keys typed now belong to a text field rather than to the editor's shortcuts. */
+export function isTyping(target) {
+  if (!(target instanceof HTMLElement)) return false;
+  if (target.isContentEditable) return true;
+  if (target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement) return true;
+  if (target instanceof HTMLInputElement) {
+    return !["checkbox", "radio", "button", "submit", "reset", "range", "file", "color"].includes(target.type);
+  }
+  return false;
+}
+
+function isButtonLike(target) {
+  return target instanceof HTMLButtonElement || (target instanceof HTMLInputElement && ["checkbox", "radio", "button", "submit"].includes(target.type));
+}

@@ -1,0 +1,114 @@
+// The server status indicator: GET /api/system/health every few seconds (5 s timeout), shown as
+// online, degraded (naming the services in trouble), offline, or "API key needed". A
+// scale-to-zero service that sleeps ("idle") is normal, and is shown as sleeping.
+
+import { ApiError } from "./api.js";
+
+const NAMES = {
+  generation: "Generation",
+  segmentation: "Smart mask",
+  image_utils: "Image tools",
+  job_manager: "Jobs",
+};
+
+export function serviceName(key) {
+  return NAMES[key] || key.replace(/_/g, " ");
+}
+
+function serviceWord(status) {
+  if (status === "idle") return "sleeping";
+  if (status === "healthy") return "ready";
+  return status || "unknown";
+}
+
+export class StatusIndicator {
+  /**
+   * @param {import("./api.js").ApiClient} api
+   * @param {{button: HTMLElement, text: HTMLElement, list: HTMLElement}} els
+   */
+  constructor(api, { button, text, list }, intervalMs = 5000) {
+    this.api = api;
+    this.button = button;
+    this.text = text;
+    this.list = list;
+    this.intervalMs = intervalMs;
+    this.timer = 0;
+    this.state = "checking";
+    this.onChange = null;
+  }
+
+  start() {
+    this.check();
+  }
+
+  /** Check now (after a key change) and keep checking every interval. */
+  async check() {
+    clearTimeout(this.timer);
+    try {
+      const health = await this.api.json("/api/system/health", { timeout: 5000 });
+      this.render(health);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) this.show("auth", "API key needed", "The server needs an API key to report its state.", []);
+      else this.show("offline", "Offline", err instanceof Error ? err.message : "The server cannot be reached.", []);
+    }
+    this.timer = setTimeout(() => this.check(), this.intervalMs);
+  }
+
+  render(health) {
+    const services = Object.entries(health.services || {});
+    const troubled = services.filter(([, s]) => s && s.status !== "healthy" && s.status !== "idle");
+    const sleeping = services.filter(([, s]) => s && s.status === "idle");
+    let state = "online";
+    let label = "Online";
+    if (health.status === "unhealthy" || health.status === "degraded" || troubled.length) {
+      state = "degraded";
+      const names = troubled.map(([key, s]) => `${serviceName(key)} ${serviceWord(s.status)}`);
+      label = names.length ? `Degraded: ${names.join(", ")}` : "Degraded";
+    } else if (sleeping.length) {
+      label = `Online (${sleeping.map(([key]) => serviceName(key)).join(", ")} sleeping)`;
+    }
+    const rows = services.map(([key, s]) => {
+      const parts = [serviceWord(s.status)];
+      if (s.engine) parts.push(s.engine);
+      if (typeof s.latency_ms === "number" && s.status !== "idle") parts.push(`${Math.round(s.latency_ms)} ms`);
+      if (s.version) parts.push(`v${s.version}`);
+      return { key, name: serviceName(key), status: s.status, text: parts.join(" · "), error: s.error };
+    });
+    this.show(state, label, "", rows);
+  }
+
+  show(state, label, detail, rows) {
+    const changed = state !== this.state || this.text.textContent !== label;
+    this.state = state;
+    this.button.dataset.state = state;
+    this.text.textContent = label;
+    this.button.title = detail || label;
+    this.list.replaceChildren();
+    if (detail) {
+      const item = document.createElement("li");
+      item.textContent = detail;
+      this.list.append(item);
+    }
+    for (const row of rows) {
+      const item = document.createElement("li");
+      item.dataset.service = row.key;
+      item.dataset.status = row.status;
+      const dot = document.createElement("span");
+      dot.className = "dot";
+      dot.setAttribute("aria-hidden", "true");
+      const name = document.createElement("strong");
+      name.textContent = row.name;
+      const text = document.createElement("span");
+      text.textContent = ` ${row.text}`;
+      item.append(dot, name, text);
+      if (row.error) {
+        const error = document.createElement("div");
+        error.className = "service-error";
+        error.textContent = row.error;
+        item.append(error);
+      }
+      this.list.append(item);
+    }
+    if (changed && this.onChange) this.onChange(state, label);
+  }
+}

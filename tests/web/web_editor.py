@@ -1,0 +1,227 @@
+"""Driving the web editor in Chromium: the page object the web tests use, and their pictures."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page
+
+    from retouch.local import Stack
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+API_KEY = "web-test-key"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "web"
+
+#: Chromium logs every HTTP error answer of a fetch as a console error; tests that provoke one
+#: on purpose allow exactly that status.
+def http_status_message(status: int) -> str:
+    return rf"Failed to load resource: the server responded with a status of {status}\b"
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A picture with one object: an ellipse at (cx, cy) with radii (rx, ry)."""
+
+    path: Path
+    width: int
+    height: int
+    cx: float
+    cy: float
+    rx: float
+    ry: float
+
+    def ellipse(self) -> dict[str, float]:
+        return {"cx": self.cx, "cy": self.cy, "rx": self.rx, "ry": self.ry}
+
+
+def scene_image(path: Path, size: tuple[int, int] = (320, 240), cast: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Scene:
+    """Write a textured background with a red ellipse on it; ``cast`` multiplies R, G, B (a
+    colour cast for the white-balance preview)."""
+    width, height = size
+    rng = np.random.RandomState(7)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    t = xx / max(1, width - 1)
+    background = np.stack([40 + 20 * t, 120 + 40 * t, 150 - 40 * t], axis=-1)
+    background += rng.uniform(-12, 12, size=(height, width, 3))
+    cx, cy, rx, ry = width * 0.6, height * 0.5, width * 0.17, height * 0.19
+    inside = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
+    obj = np.array([210, 50, 45], np.float32) + rng.uniform(-8, 8, size=(height, width, 3))
+    pixels = np.where(inside[..., None], obj, background) * np.array(cast, np.float32)
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB").save(path)
+    return Scene(path, width, height, cx, cy, rx, ry)
+
+
+# JavaScript run in the page: statistics over canvases, so megabytes of pixels never cross over.
+MASK_STATS_JS = """([id, e]) => {
+  const c = document.getElementById(id);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let inObj = 0, inObjMasked = 0, out = 0, outMasked = 0, masked = 0;
+  for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+    const m = d[(y * c.width + x) * 4 + 3] > 127;
+    if (m) masked++;
+    if (!e) continue;
+    const inside = ((x - e.cx) / e.rx) ** 2 + ((y - e.cy) / e.ry) ** 2 <= 1;
+    if (inside) { inObj++; if (m) inObjMasked++; } else { out++; if (m) outMasked++; }
+  }
+  return { width: c.width, height: c.height, masked,
+           coverage: inObj ? inObjMasked / inObj : 0, spill: out ? outMasked / out : 0 };
+}"""
+
+RESULT_DIFF_JS = """() => {
+  const get = (id) => { const c = document.getElementById(id);
+    return c.getContext('2d').getImageData(0, 0, c.width, c.height).data; };
+  const before = get('before-canvas'), after = get('after-canvas'), mask = get('mask-canvas');
+  if (before.length !== after.length || mask.length !== after.length) return { sizeMismatch: true };
+  let inside = 0, insideChanged = 0, insideSum = 0, outside = 0, outsideChanged = 0;
+  for (let i = 0; i < after.length; i += 4) {
+    const d = Math.abs(before[i] - after[i]) + Math.abs(before[i + 1] - after[i + 1]) + Math.abs(before[i + 2] - after[i + 2]);
+    if (mask[i + 3] > 127) { inside++; insideSum += d; if (d > 0) insideChanged++; }
+    else if (mask[i + 3] === 0) { outside++; if (d > 0) outsideChanged++; }
+  }
+  return { inside, insideChanged, meanInside: inside ? insideSum / inside / 3 : 0, outside, outsideChanged };
+}"""
+
+CANVAS_PIXELS_EQUAL_JS = """([a, b]) => {
+  const ca = document.getElementById(a), cb = document.getElementById(b);
+  if (ca.width !== cb.width || ca.height !== cb.height) return false;
+  const da = ca.getContext('2d').getImageData(0, 0, ca.width, ca.height).data;
+  const db = cb.getContext('2d').getImageData(0, 0, cb.width, cb.height).data;
+  for (let i = 0; i < da.length; i++) if (da[i] !== db[i]) return false;
+  return true;
+}"""
+
+
+class EditorPage:
+    """One browser tab on the editor, with what the tests do to it."""
+
+    def __init__(self, context: BrowserContext, page: Page, test_name: str) -> None:
+        self.context = context
+        self.page = page
+        self.name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+        self.console_errors: list[str] = []
+        self.allowed: list[re.Pattern[str]] = []
+        page.on("console", self._on_console)
+        page.on("pageerror", self._on_page_error)
+
+    @classmethod
+    def open(
+        cls, browser: Browser, stack: Stack, test_name: str, *, api_key: str | None, size: tuple[int, int], query: str = ""
+    ) -> EditorPage:
+        context = browser.new_context(viewport={"width": size[0], "height": size[1]}, accept_downloads=True)
+        if api_key is not None:
+            context.add_init_script(f"window.localStorage.setItem('retouch.apiKey', {json.dumps(api_key)});")
+        page = context.new_page()
+        editor = cls(context, page, test_name)
+        url = stack.web_url
+        assert url, "the stack serves no web editor"
+        page.goto(f"{url}?status_interval=1000{query}")
+        page.wait_for_selector("body[data-ready='true']", state="attached")
+        return editor
+
+    # -- console --------------------------------------------------------------------------------
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            location = message.location.get("url", "") if message.location else ""
+            self.console_errors.append(f"console.error: {message.text} ({location})")
+
+    def _on_page_error(self, error: Error) -> None:
+        self.console_errors.append(f"uncaught: {error}")
+
+    def allow_console(self, pattern: str) -> None:
+        """Accept console errors matching ``pattern`` (an expected HTTP error answer)."""
+        self.allowed.append(re.compile(pattern))
+
+    def unexpected_console_errors(self) -> list[str]:
+        return [e for e in self.console_errors if not any(p.search(e) for p in self.allowed)]
+
+    def close(self) -> None:
+        self.context.close()
+
+    # -- artifacts ------------------------------------------------------------------------------
+    def shot(self, state: str) -> Path:
+        """Save a screenshot of the page in this state."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{self.name}--{state}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    # -- actions --------------------------------------------------------------------------------
+    def open_image(self, path: Path) -> None:
+        self.page.set_input_files("#file-input", str(path))
+        self.page.wait_for_selector("body[data-has-image='true']", state="attached")
+        self.page.wait_for_function("() => window.retouch.editor.hasImage")
+
+    def image_point(self, x: float, y: float) -> tuple[float, float]:
+        """Page coordinates of image pixel (x, y) in the current view."""
+        point: dict[str, float] = self.page.evaluate(
+            """([x, y]) => { const s = window.retouch.editor.stage; const p = s.viewport.toStage(x, y);
+                 const r = s.element.getBoundingClientRect(); return { x: r.left + p.x, y: r.top + p.y }; }""",
+            [x, y],
+        )
+        return point["x"], point["y"]
+
+    def click_image(self, x: float, y: float, *, exclude: bool = False) -> None:
+        px, py = self.image_point(x, y)
+        if exclude:
+            self.page.mouse.click(px, py, button="right")
+        else:
+            self.page.mouse.click(px, py)
+
+    def drag_image(self, points: list[tuple[float, float]]) -> None:
+        """Press at the first image point, move through the others, release at the last."""
+        first = self.image_point(*points[0])
+        self.page.mouse.move(*first)
+        self.page.mouse.down()
+        for point in points[1:]:
+            self.page.mouse.move(*self.image_point(*point), steps=4)
+        self.page.mouse.up()
+
+    def history_length(self) -> int:
+        return int(self.page.evaluate("() => window.retouch.editor.history.index"))
+
+    def wait_history(self, index: int, timeout: float = 60_000) -> None:
+        """Wait until the mask history holds ``index`` edits (and no smart request runs)."""
+        self.page.wait_for_function(
+            "(n) => window.retouch.editor.history.index === n && !window.retouch.editor.smart.busy",
+            arg=index,
+            timeout=timeout,
+        )
+
+    def mask_stats(self, scene: Scene | None = None, canvas: str = "mask-canvas") -> dict[str, Any]:
+        stats: dict[str, Any] = self.page.evaluate(MASK_STATS_JS, [canvas, scene.ellipse() if scene else None])
+        return stats
+
+    def result_diff(self) -> dict[str, Any]:
+        diff: dict[str, Any] = self.page.evaluate(RESULT_DIFF_JS)
+        return diff
+
+    def canvases_equal(self, a: str, b: str) -> bool:
+        return bool(self.page.evaluate(CANVAS_PIXELS_EQUAL_JS, [a, b]))
+
+    def run_job(self) -> None:
+        self.page.click("#run")
+
+    def wait_job(self, status: str, timeout: float = 120_000) -> None:
+        self.page.wait_for_selector(f"#progress[data-status='{status}']", state="attached", timeout=timeout)
+
+    def job_status(self) -> str:
+        return str(self.page.get_attribute("#progress", "data-status"))
+
+    def error_text(self) -> str:
+        return self.page.inner_text("#error-text") if self.page.is_visible("#error-banner") else ""
