@@ -1,0 +1,77 @@
+"""Configuration of the segmentation service (``RETOUCH_*`` environment variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from retouch.runtime.settings import ServiceSettings, SettingsError, env_name
+
+__all__ = ["EngineName", "SegmentationSettings"]
+
+EngineName = Literal["grabcut", "fastsam"]
+
+
+class SegmentationSettings(ServiceSettings, kw_only=True):
+    """Settings of the segmentation service; each field's variable is given by :func:`env_name`."""
+
+    __env__: ClassVar[dict[str, str]] = {
+        "engine": "RETOUCH_SEGMENTATION_ENGINE",
+        "device": "RETOUCH_SEGMENTATION_DEVICE",
+        "max_points": "RETOUCH_SEGMENTATION_MAX_POINTS",
+        "cache_bytes": "RETOUCH_SEGMENTATION_CACHE_BYTES",
+        "hole_fraction": "RETOUCH_SEGMENTATION_HOLE_FRACTION",
+        "feather_radius": "RETOUCH_SEGMENTATION_FEATHER_RADIUS",
+    }
+
+    #: Which engine makes the masks.
+    engine: EngineName = "grabcut"
+    #: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ...
+    device: str = "auto"
+    #: Most points one request may carry.
+    max_points: int = 64
+    #: Memory the per-image cache (decoded pictures, FastSAM candidates) may hold, in bytes.
+    cache_bytes: int = 512 * 1024 * 1024
+    #: Holes inside a mask smaller than this fraction of the picture are filled.
+    hole_fraction: float = 0.001
+    #: Standard deviation, in pixels, of the feathering ``use_blur`` applies.
+    feather_radius: float = 3.0
+
+    #: FastSAM weights (a ``.pt`` file); required when the engine is ``fastsam``.
+    fastsam_weights: Path | None = None
+    #: The network's input size (longest side); the candidates' masks have this resolution.
+    fastsam_imgsz: int = 1024
+    #: Smallest confidence of a candidate mask.
+    fastsam_conf: float = 0.4
+    #: IoU above which overlapping candidates are merged by non-maximum suppression.
+    fastsam_iou: float = 0.9
+    #: Most candidates kept per picture.
+    fastsam_max_det: int = 300
+
+    #: GrabCut works on a copy whose longest side is at most this (the mask is scaled back up).
+    grabcut_max_side: int = 640
+    #: GrabCut iterations per request.
+    grabcut_iterations: int = 5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        cls = type(self)
+        for name in (
+            "max_points",
+            "cache_bytes",
+            "fastsam_imgsz",
+            "fastsam_max_det",
+            "grabcut_max_side",
+            "grabcut_iterations",
+        ):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{env_name(cls, name)} must be positive, got {getattr(self, name)}")
+        for name in ("fastsam_conf", "fastsam_iou", "hole_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SettingsError(f"{env_name(cls, name)} must be between 0 and 1, got {getattr(self, name)}")
+        if self.feather_radius < 0:
+            raise SettingsError(f"{env_name(cls, 'feather_radius')} must not be negative, got {self.feather_radius}")
+        if self.engine == "fastsam" and self.fastsam_weights is None:
+            raise SettingsError(
+                f"{env_name(cls, 'fastsam_weights')} must name a weights file when {env_name(cls, 'engine')}=fastsam"
+            )
