@@ -19,7 +19,7 @@ __all__ = ["estimate_gains", "white_balance"]
 
 Floats = NDArray[np.float64]
 
-_SAMPLE = 262_144
+_SAMPLE = 65_536
 _MIN_GAIN, _MAX_GAIN = 0.25, 4.0
 #: Pixels with a channel at or above this are clipped: their colour is not the light's.
 _CLIPPED = 250.0
@@ -88,6 +88,7 @@ def _robust(px: Floats) -> Floats:
         mean = np.maximum(corrected.mean(axis=1), 1e-3)
         chroma = np.abs(corrected - mean[:, None]).max(axis=1) / mean
         # The fifth of the pixels closest to grey under the current estimate.
-        chosen = usable[chroma <= np.quantile(chroma, 0.2)]
+        cutoff = np.partition(chroma, chroma.size // 5)[chroma.size // 5]
+        chosen = usable[chroma <= cutoff]
         gains = _gains_to_grey(chosen.mean(axis=0))
     return gains
