@@ -130,10 +130,14 @@ def encode_image(image: Image.Image, fmt: str = "png", quality: int | None = Non
         params["quality"] = quality if quality is not None else 92
     elif fmt == "webp":
         if quality is None:
-            params["lossless"] = True
+            # exact: keep the colour under fully transparent pixels (a cut-out's hidden RGB).
+            params.update(lossless=True, exact=True)
         else:
             params["quality"] = quality
     else:
-        params["compress_level"] = 6 if quality is None else max(0, min(9, (100 - quality) // 11))
+        # zlib level 1: several times faster than the default 6 on photos for ~10% more bytes;
+        # PNG is always lossless, so "quality" only trades size for time (100 = fastest).
+        level = 1 if quality is None else 1 + (100 - max(1, min(100, quality))) * 8 // 99
+        params["compress_level"] = level
     image.save(buf, format=_PIL_FORMATS[fmt], **params)
     return buf.getvalue()
