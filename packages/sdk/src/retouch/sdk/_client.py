@@ -63,6 +63,8 @@ class Client:
         self.image_utils = ImageUtils(self)
         #: Smart masks from clicks, boxes and strokes.
         self.segmentation = Segmentation(self)
+        #: A smart mask in one call: :meth:`Segmentation.smart_mask`.
+        self.smart_mask = self.segmentation.smart_mask
         #: Direct calls to a generation service (internal; most callers want :attr:`jobs`).
         self.generation = Generation(self)
         #: Async generation jobs: submit, watch, fetch, cancel.
@@ -139,6 +141,8 @@ class AsyncClient:
         self.image_utils = AsyncImageUtils(self)
         #: Smart masks from clicks, boxes and strokes.
         self.segmentation = AsyncSegmentation(self)
+        #: A smart mask in one call: :meth:`AsyncSegmentation.smart_mask`.
+        self.smart_mask = self.segmentation.smart_mask
         #: Direct calls to a generation service (internal; most callers want :attr:`jobs`).
         self.generation = AsyncGeneration(self)
         #: Async generation jobs: submit, watch, fetch, cancel.
