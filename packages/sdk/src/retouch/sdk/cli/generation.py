@@ -1,9 +1,116 @@
-"""``retouch`` subcommands for direct calls to the generation service (/api/generation/*, internal)."""
+"""``retouch generation-run`` and ``retouch generation-cancel``: direct calls to a generation service
+(``/api/generation/*``, internal), for trying an engine without the jobs service.
+
+``retouch --url http://127.0.0.1:8001 generation-run photo.png --task removal --mask mask.png -o out.png``
+streams the run's progress to stderr and writes the edited picture (always PNG). Ctrl-C cancels
+the run before exiting.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
+import uuid
+from pathlib import Path
 from typing import Any
+
+from retouch.sdk._client import Client
+from retouch.sdk.cli._common import add_output, print_struct, write_output
+from retouch.sdk.errors import NotFoundError, RetouchError
+from retouch.sdk.images import to_base64_bytes
+from retouch.sdk.models.generation import ProgressEvent, ResultEvent, RunEvent, RunRequest
+
+__all__ = ["build_run_request", "register"]
+
+
+def build_run_request(args: argparse.Namespace) -> RunRequest:
+    """The :class:`RunRequest` the command line describes (a fresh ``run_id`` when none given)."""
+    options: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "num_inference_steps": args.steps,
+            "seed": args.seed,
+            "engine": args.engine,
+            "negative_prompt": args.negative_prompt,
+            "guidance_scale": args.guidance_scale,
+            "true_cfg_scale": args.true_cfg_scale,
+        }.items()
+        if value is not None
+    }
+    if args.original:
+        options["input_quality"] = "original"
+    if args.box:
+        options["mask_tool_type"] = "box"
+    return RunRequest(
+        prompt=args.prompt,
+        input_image=to_base64_bytes(args.image),
+        task_type=args.task,
+        mask=None if args.mask is None else to_base64_bytes(args.mask),
+        reference_image=None if args.reference is None else to_base64_bytes(args.reference),
+        reference_mask_R=None if args.reference_mask is None else to_base64_bytes(args.reference_mask),
+        run_id=args.run_id or uuid.uuid4().hex,
+        **options,
+    )
+
+
+def _show(event: RunEvent) -> None:
+    if isinstance(event, ProgressEvent):
+        steps = f" {event.current_step}/{event.total_steps}" if event.total_steps else ""
+        sys.stderr.write(f"\r{event.progress * 100:3.0f}% {event.stage}{steps}".ljust(48))
+        sys.stderr.flush()
+    else:
+        sys.stderr.write("\n")
+
+
+def _run(client: Client, args: argparse.Namespace) -> int:
+    request = build_run_request(args)
+    assert request.run_id is not None
+    try:
+        result: ResultEvent = client.generation.run(request, on_event=None if args.no_progress else _show)
+    except KeyboardInterrupt:
+        print(f"\ncancelling run {request.run_id} ...", file=sys.stderr)
+        try:
+            client.generation.cancel(request.run_id, timeout=30.0)
+        except NotFoundError:
+            pass  # closing the stream already stopped it
+        except RetouchError as exc:
+            print(f"could not cancel run {request.run_id}: {exc}", file=sys.stderr)
+        return 130
+    write_output(bytes(result.image), args.output)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if result.seed is not None:
+        print(f"seed {result.seed}", file=sys.stderr)
+    return 0
+
+
+def _cancel(client: Client, args: argparse.Namespace) -> int:
+    print_struct(client.generation.cancel(args.run_id))
+    return 0
 
 
 def register(sub: Any) -> None:
-    """Add this module's subcommands."""
+    """Add ``generation-run`` and ``generation-cancel``."""
+    run = sub.add_parser("generation-run", help="edit a picture directly on a generation service (internal API)")
+    run.add_argument("image", type=Path, help="the picture to edit")
+    run.add_argument("--task", required=True, choices=("removal", "insertion", "white-balance"))
+    run.add_argument("--mask", type=Path, help="white marks what to edit (removal, insertion)")
+    run.add_argument("--box", action="store_true", help="the mask is a box (not grown like a brush stroke)")
+    run.add_argument("--prompt", default="", help="what to do (insertion without a reference), optional otherwise")
+    run.add_argument("--reference", type=Path, help="insertion: the picture holding the object")
+    run.add_argument("--reference-mask", type=Path, help="insertion: the object's mask on --reference")
+    run.add_argument("--steps", type=int, help="denoising steps (1-100)")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--engine", help="engine override, where the service offers several")
+    run.add_argument("--negative-prompt")
+    run.add_argument("--guidance-scale", type=float)
+    run.add_argument("--true-cfg-scale", type=float)
+    run.add_argument("--original", action="store_true", help="work at the original resolution")
+    run.add_argument("--run-id", help="the run's id (for generation-cancel); default: a fresh one")
+    run.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    add_output(run)
+    run.set_defaults(handler=_run)
+
+    cancel = sub.add_parser("generation-cancel", help="cancel a run on a generation service")
+    cancel.add_argument("run_id")
+    cancel.set_defaults(handler=_cancel)

@@ -1,0 +1,85 @@
+"""Edit engines: one module each, all behind the :class:`Engine` protocol.
+
+An engine turns a validated :class:`~retouch.generation.validation.EditJob` into a picture of the
+input's size. It reports progress through ``on_progress`` and checks ``cancelled()`` between units
+of work (every denoising step for a diffusion model), raising :class:`RunCancelled` when it is set.
+Engines are built with :func:`create_engine`, which imports an engine's module (and its heavy
+dependencies) only when that engine is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from PIL import Image
+
+from retouch.generation.settings import ENGINE_NAMES, GenerationSettings
+from retouch.generation.validation import EditJob
+from retouch.runtime.problems import ProblemError
+from retouch.sdk.models.generation import Stage
+
+__all__ = ["Cancelled", "EditResult", "Engine", "ProgressCallback", "RunCancelled", "check_cancelled", "create_engine"]
+
+#: Returns ``True`` once the run should stop.
+Cancelled = Callable[[], bool]
+
+
+class ProgressCallback(Protocol):
+    """Receives an engine's progress: its stage and, while denoising, the step."""
+
+    def __call__(
+        self, stage: Stage, current_step: int | None = None, total_steps: int | None = None, message: str | None = None
+    ) -> None: ...
+
+
+class RunCancelled(ProblemError):
+    """The run was cancelled (by the caller, or because its client went away): 409 ``cancelled``."""
+
+    def __init__(self) -> None:
+        super().__init__(409, "cancelled")
+
+
+def check_cancelled(cancelled: Cancelled) -> None:
+    """Raise :class:`RunCancelled` if the run should stop."""
+    if cancelled():
+        raise RunCancelled()
+
+
+@dataclass
+class EditResult:
+    """An engine's output: the edited picture (the input's size, RGB) and what made it."""
+
+    image: Image.Image
+    seed: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Engine(Protocol):
+    """What the runner needs from an engine."""
+
+    #: The name requests use (``engine`` field) and health reports.
+    name: str
+    #: Where it computes: ``cpu``, ``cuda``, ``cuda:0``...
+    device: str
+
+    def load(self) -> None:
+        """Load weights (blocking, once per process, before the first edit)."""
+
+    def check(self, job: EditJob) -> None:
+        """Refuse (4xx) a job this engine cannot do, before any model work."""
+
+    def edit(self, job: EditJob, on_progress: ProgressCallback, cancelled: Cancelled) -> EditResult:
+        """Do the edit; raise :class:`RunCancelled` as soon as ``cancelled()`` says so."""
+        ...
+
+
+def create_engine(name: str, settings: GenerationSettings) -> Engine:
+    """The engine called ``name``, configured by ``settings`` (not loaded yet)."""
+    if name not in ENGINE_NAMES:
+        raise ValueError(f"unknown engine {name!r}; engines are {', '.join(ENGINE_NAMES)}")
+    module = importlib.import_module(f"retouch.generation.engines.{name}")
+    engine: Engine = module.create(settings)
+    return engine

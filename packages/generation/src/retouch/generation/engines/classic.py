@@ -1,0 +1,218 @@
+"""The classic engine: no weights, CPU only, deterministic, fast.
+
+- ``removal``: OpenCV inpainting (Telea's fast marching or Navier-Stokes) of the masked region. With
+  ``input_quality="resized"`` a picture larger than the working size is inpainted at that size and
+  only the filled region is scaled back; ``"original"`` inpaints at full resolution.
+- ``insertion``: the object is cut out of ``reference_image`` with ``reference_mask_R``, scaled to
+  fit the target mask's box keeping its aspect, stood on the box's bottom edge, given a soft contact
+  shadow, and blended in (Poisson or feathered alpha, ``RETOUCH_CLASSIC_BLEND``).
+- ``white-balance``: a robust illuminant estimate (shades-of-gray start, refined on the picture's
+  near-neutral pixels, in linear light), corrected by per-channel gains that keep luminance.
+
+The model-only fields (prompt, negative prompt, steps, guidance, seed) do not change its output;
+when a request sets them, the result says so in its notes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw, ImageFilter
+
+from retouch.generation.compositing import binary
+from retouch.generation.conditioning import cutout, mask_bbox
+from retouch.generation.engines import Cancelled, EditResult, ProgressCallback, check_cancelled
+from retouch.generation.engines.white_balance import white_balance
+from retouch.generation.settings import GenerationSettings
+from retouch.generation.validation import EditJob
+from retouch.runtime.problems import field_error
+
+__all__ = ["ClassicEngine", "create", "insert_object", "remove_object"]
+
+Float3D = NDArray[np.float32]
+
+
+def remove_object(
+    image: Image.Image, mask: Image.Image, *, method: str, radius: int, max_side: int | None
+) -> Image.Image:
+    """``image`` with the masked region inpainted; at most ``max_side`` pixels a side while working."""
+    import cv2  # OpenCV is imported by the engine that uses it, not by the service
+
+    flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+    region = binary(mask).astype(np.uint8) * 255
+    if max_side is None or max(image.size) <= max_side:
+        return Image.fromarray(cv2.inpaint(np.asarray(image), region, radius, flag), "RGB")
+    scale = max_side / max(image.size)
+    small_size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    small = image.resize(small_size, Image.Resampling.LANCZOS)
+    # Grown by one working pixel so that no masked full-size pixel maps onto an unmasked small one.
+    small_region = mask.resize(small_size, Image.Resampling.BOX).point(lambda v: 255 if v > 0 else 0)
+    small_region = small_region.filter(ImageFilter.MaxFilter(3))
+    filled = cv2.inpaint(np.asarray(small), np.asarray(small_region), max(1, round(radius * scale)), flag)
+    upscaled = Image.fromarray(filled, "RGB").resize(image.size, Image.Resampling.BICUBIC)
+    result = image.copy()
+    result.paste(upscaled, mask=Image.fromarray(region, "L"))
+    return result
+
+
+def _shadow(size: tuple[int, int], foot: tuple[int, int, int], opacity: float) -> Image.Image:
+    """A soft elliptical contact shadow (mode L, 255 = full ``opacity``) under an object whose
+    bottom edge spans ``foot = (left, right, y)``."""
+    left, right, y = foot
+    width = right - left
+    half_height = max(2.0, width * 0.08)
+    layer = Image.new("L", size, 0)
+    ImageDraw.Draw(layer).ellipse(
+        (left + width * 0.05, y - half_height, right - width * 0.05, y + half_height * 0.6), fill=round(255 * opacity)
+    )
+    return layer.filter(ImageFilter.GaussianBlur(max(1.5, half_height * 0.6)))
+
+
+def _darken(image: Image.Image, shadow: Image.Image) -> Image.Image:
+    pixels = np.asarray(image).astype(np.float32)
+    factor = 1.0 - np.asarray(shadow).astype(np.float32)[..., None] / 255.0
+    return Image.fromarray(np.clip(np.rint(pixels * factor), 0, 255).astype(np.uint8), "RGB")
+
+
+def _poisson(canvas: Image.Image, pasted: Image.Image, alpha: Image.Image) -> Image.Image | None:
+    """Poisson-blend ``pasted`` (the canvas with the object on it) into ``canvas``; ``None`` where
+    OpenCV cannot (a region touching the border)."""
+    import cv2
+
+    region = binary(alpha).astype(np.uint8)
+    # The blend region reaches a few pixels past the object, where source and destination agree,
+    # so the object's own edge (and flat colours) survive and only the surroundings are smoothed.
+    region = np.asarray(cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))), dtype=np.uint8) * 255
+    region[:2, :] = 0
+    region[-2:, :] = 0
+    region[:, :2] = 0
+    region[:, -2:] = 0
+    points = cv2.findNonZero(region)
+    if points is None:
+        return None
+    x, y, w, h = cv2.boundingRect(points)
+    try:
+        blended = cv2.seamlessClone(
+            np.asarray(pasted), np.asarray(canvas), region, (x + w // 2, y + h // 2), cv2.NORMAL_CLONE
+        )
+    except cv2.error:
+        return None
+    return Image.fromarray(blended, "RGB")
+
+
+def insert_object(
+    image: Image.Image,
+    mask: Image.Image,
+    reference: Image.Image,
+    reference_mask: Image.Image,
+    *,
+    blend: str,
+    shadow_opacity: float,
+) -> Image.Image:
+    """``image`` with the object of ``reference`` (marked by ``reference_mask``) placed in the box of
+    ``mask``: as large as fits, aspect kept, centred, standing on the box's bottom edge."""
+    target = mask_bbox(mask)
+    if target is None:
+        raise ValueError("target mask is empty")
+    obj = cutout(reference, reference_mask)
+    left, top, right, bottom = target
+    box_w, box_h = right - left, bottom - top
+    scale = min(box_w / obj.width, box_h / obj.height)
+    size = (max(1, min(box_w, round(obj.width * scale))), max(1, min(box_h, round(obj.height * scale))))
+    obj = obj.resize(size, Image.Resampling.LANCZOS)
+    x = left + (box_w - size[0]) // 2
+    y = bottom - size[1]
+
+    canvas = image
+    if shadow_opacity > 0:
+        canvas = _darken(image, _shadow(image.size, (x, x + size[0], bottom), shadow_opacity))
+    # A one-pixel feather hides the cut-out's jagged edge.
+    soft = obj.getchannel("A").filter(ImageFilter.GaussianBlur(0.8))
+    alpha = Image.new("L", image.size, 0)
+    alpha.paste(soft, (x, y))
+    pasted = canvas.copy()
+    pasted.paste(obj.convert("RGB"), (x, y), soft)
+    if blend == "poisson":
+        blended = _poisson(canvas, pasted, alpha)
+        if blended is not None:
+            return blended
+    return pasted
+
+
+class ClassicEngine:
+    """OpenCV and NumPy edits; see the module docstring."""
+
+    name = "classic"
+    device = "cpu"
+
+    def __init__(self, settings: GenerationSettings) -> None:
+        self.settings = settings
+
+    def load(self) -> None:
+        """Nothing to load; importing OpenCV here keeps the first edit's latency down."""
+        import cv2  # noqa: F401
+
+    def check(self, job: EditJob) -> None:
+        """Refuse what only a generative model can do."""
+        if job.extra_conditions:
+            raise field_error("conditional_images", "the classic engine uses no condition images beyond the mask")
+        if job.task == "insertion" and job.reference is None:
+            raise field_error(
+                "reference_image",
+                "the classic engine inserts from a reference: give reference_image and reference_mask_R",
+            )
+
+    def edit(self, job: EditJob, on_progress: ProgressCallback, cancelled: Cancelled) -> EditResult:
+        """Run the task's edit as one step."""
+        on_progress("denoising", 0, 1, f"classic {job.task}")
+        check_cancelled(cancelled)
+        settings = self.settings
+        if job.task == "removal":
+            assert job.mask is not None
+            max_side = settings.working_size if job.input_quality == "resized" else None
+            image = remove_object(
+                job.image,
+                job.mask,
+                method=settings.classic_inpaint_method,
+                radius=settings.classic_inpaint_radius,
+                max_side=max_side,
+            )
+        elif job.task == "insertion":
+            assert job.mask is not None and job.reference is not None and job.reference_mask is not None
+            image = insert_object(
+                job.image,
+                job.mask,
+                job.reference,
+                job.reference_mask,
+                blend=settings.classic_blend,
+                shadow_opacity=settings.classic_shadow_opacity,
+            )
+        else:
+            image = white_balance(job.image)
+        check_cancelled(cancelled)
+        on_progress("denoising", 1, 1, f"classic {job.task}")
+        return EditResult(image=image, seed=None, notes=_notes(job))
+
+
+def _notes(job: EditJob) -> list[str]:
+    unused = [
+        name
+        for name, value in (
+            ("prompt", job.prompt or None),
+            ("negative_prompt", job.negative_prompt),
+            ("true_cfg_scale", job.true_cfg_scale),
+            ("guidance_scale", job.guidance_scale),
+            ("seed", job.seed),
+        )
+        if value is not None
+    ]
+    if not unused:
+        return []
+    return [
+        f"the classic engine is deterministic and prompt-free: {', '.join(unused)} and num_inference_steps do not change its output"
+    ]
+
+
+def create(settings: GenerationSettings) -> ClassicEngine:
+    """The engine factory :func:`~retouch.generation.engines.create_engine` calls."""
+    return ClassicEngine(settings)

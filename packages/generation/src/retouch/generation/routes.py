@@ -1,0 +1,124 @@
+"""The internal HTTP API: ``POST /api/generation/run`` (NDJSON event stream) and
+``POST /api/generation/cancel/{run_id}``.
+
+A run is validated before the answer starts, so a bad request is an ordinary problem+json 4xx. Once
+valid, the answer is ``application/x-ndjson``: one :class:`ProgressEvent` a line, then exactly one
+:class:`ResultEvent` or :class:`ErrorEvent`. The engine works in a thread of its own; its events
+reach the event loop through ``call_soon_threadsafe``. A client that goes away cancels its run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import uuid
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from retouch.generation.runner import Runner
+from retouch.runtime.concurrency import run_sync
+from retouch.runtime.http import StructResponse, read_struct
+from retouch.runtime.problems import ProblemError
+from retouch.sdk import _codec
+from retouch.sdk.models.generation import CancelRunResponse, RunEvent, RunRequest
+
+__all__ = ["NDJSON", "RunRegistry", "build_routes"]
+
+NDJSON = "application/x-ndjson"
+
+#: Cancel flags of the runs in progress, by run id (touched only on the event loop's thread).
+RunRegistry = dict[str, threading.Event]
+
+
+class EventStream(Response):
+    """Streams run events as NDJSON until the terminal one; a disconnect sets ``cancel``."""
+
+    media_type = NDJSON
+
+    def __init__(self, events: asyncio.Queue[RunEvent | None], cancel: threading.Event) -> None:
+        super().__init__(
+            status_code=200, media_type=NDJSON, headers={"cache-control": "no-store", "x-accel-buffering": "no"}
+        )
+        self.events = events
+        self.cancel = cancel
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        async with anyio.create_task_group() as group:
+
+            async def watch_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                self.cancel.set()
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch_disconnect)
+            try:
+                while (event := await self.events.get()) is not None:
+                    await send({"type": "http.response.body", "body": _codec.encode(event) + b"\n", "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except OSError:  # the client went away between two events
+                self.cancel.set()
+            group.cancel_scope.cancel()
+
+
+def build_routes(runner: Runner, registry: RunRegistry) -> list[Route]:
+    """The service's routes, bound to ``runner`` and the shared ``registry`` of running runs."""
+
+    async def run_endpoint(request: Request) -> Response:
+        body = await read_struct(request, RunRequest)
+        run_id = body.run_id or uuid.uuid4().hex
+        if run_id in registry:
+            raise ProblemError(409, f"run {run_id!r} is already running")
+        cancel = threading.Event()
+        registry[run_id] = cancel  # reserved while validating, so a duplicate id cannot slip in
+        try:
+            job = await run_sync(runner.prepare, body, run_id)
+            if runner.state == "failed":
+                raise ProblemError(503, f"the model failed to load: {runner.error}")
+            if not runner.admit():
+                raise ProblemError(503, "too many runs are waiting; retry later", headers={"Retry-After": "5"})
+        except BaseException:
+            registry.pop(run_id, None)
+            raise
+
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+
+        def deliver(item: RunEvent | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed (shutdown): nobody is listening
+                loop.call_soon_threadsafe(events.put_nowait, item)
+
+        def finished() -> None:
+            if registry.get(run_id) is cancel:
+                del registry[run_id]
+            events.put_nowait(None)
+
+        def work() -> None:
+            try:
+                runner.report(job, deliver, cancel.is_set)
+            finally:
+                runner.release()
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(finished)
+
+        threading.Thread(target=work, name=f"generation-run-{run_id}", daemon=True).start()
+        return EventStream(events, cancel)
+
+    async def cancel_endpoint(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        cancel = registry.get(run_id)
+        if cancel is None:
+            raise ProblemError(404, f"no run {run_id!r} is in progress")
+        cancel.set()
+        return StructResponse(CancelRunResponse(run_id=run_id))
+
+    return [
+        Route("/api/generation/run", run_endpoint, methods=["POST"]),
+        Route("/api/generation/cancel/{run_id}", cancel_endpoint, methods=["POST"]),
+    ]

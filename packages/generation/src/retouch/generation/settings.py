@@ -1,0 +1,109 @@
+"""Configuration of the generation service, read once from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from retouch.runtime.settings import ServiceSettings, SettingsError
+
+__all__ = ["ENGINE_NAMES", "TASKS", "GenerationSettings"]
+
+#: Engines this package provides.
+ENGINE_NAMES = ("classic", "qwen")
+#: The edit tasks of the contract (``GenerationRequest.task_type``).
+TASKS = ("removal", "insertion", "white-balance")
+
+
+class GenerationSettings(ServiceSettings, kw_only=True):
+    """Everything ``RETOUCH_GENERATION_*`` / ``RETOUCH_QWEN_*`` / ``RETOUCH_CLASSIC_*`` configures."""
+
+    __env__: ClassVar[dict[str, str]] = {
+        "engine": "RETOUCH_GENERATION_ENGINE",
+        "extra_engines": "RETOUCH_GENERATION_EXTRA_ENGINES",
+        "max_concurrent_runs": "RETOUCH_GENERATION_MAX_CONCURRENT_RUNS",
+        "max_queued_runs": "RETOUCH_GENERATION_MAX_QUEUED_RUNS",
+        "working_size": "RETOUCH_GENERATION_WORKING_SIZE",
+        "max_original_side": "RETOUCH_GENERATION_MAX_ORIGINAL_SIDE",
+        "composite_grow_px": "RETOUCH_GENERATION_COMPOSITE_GROW_PX",
+        "brush_grow_px": "RETOUCH_GENERATION_BRUSH_GROW_PX",
+    }
+
+    #: The engine that serves requests without an ``engine`` field.
+    engine: Literal["classic", "qwen"] = "classic"
+    #: Further engines the same process serves on request (``engine`` field), e.g. ``classic``
+    #: beside ``qwen``: classic needs no weights, so offering it costs nothing.
+    extra_engines: list[Literal["classic", "qwen"]] = []
+    #: Model runs at once in this process; further runs wait (their stream says ``queued``).
+    max_concurrent_runs: int = 1
+    #: Runs allowed to wait for a slot; past that a run is refused with 503 and ``Retry-After``.
+    max_queued_runs: int = 16
+    #: Side of the square a model works at when ``input_quality`` is ``resized`` (letterboxed).
+    working_size: int = 1024
+    #: Longest side a model works at when ``input_quality`` is ``original``.
+    max_original_side: int = 2048
+    #: Pixels the edit mask grows by before compositing; outside that band the output keeps the
+    #: input's pixels bit for bit.
+    composite_grow_px: int = 8
+    #: Pixels a ``brush`` mask is grown by before editing (brush strokes hug the object's edge,
+    #: leaving its halo outside; a ``box`` already includes margin and is not grown).
+    brush_grow_px: int = 6
+
+    #: Inpainting of the classic engine: ``telea`` (fast marching) or ``ns`` (Navier-Stokes).
+    classic_inpaint_method: Literal["telea", "ns"] = "telea"
+    #: Radius (pixels) each inpainted pixel looks around.
+    classic_inpaint_radius: int = 5
+    #: How the classic engine blends an inserted object: Poisson (``poisson``) or feathered alpha.
+    classic_blend: Literal["poisson", "alpha"] = "poisson"
+    #: Opacity (0..1) of the soft contact shadow under an inserted object; 0 turns it off.
+    classic_shadow_opacity: float = 0.35
+
+    #: Local directory of a ``QwenImageEditPlusPipeline`` (``save_pretrained`` layout).
+    qwen_model_dir: Path | None = None
+    #: One LoRA file per task: ``removal=/w/removal.safetensors,insertion=...,white-balance=...``.
+    #: A task without an adapter is refused (422); it never runs on the bare base model.
+    qwen_loras: dict[str, str] = {}
+    #: ``cuda``, ``cuda:1``, ``cpu``, ...; unset: CUDA when available, else CPU.
+    qwen_device: str | None = None
+    #: Classifier-free guidance scale when a request gives none.
+    qwen_default_cfg_scale: float = 4.0
+    #: Longest tokenised prompt.
+    qwen_max_sequence_length: int = 512
+    #: Pixel area each condition image is resized to for the VAE, and for the vision-language
+    #: encoder. Leave unset for Qwen-Image-Edit-2509 (the pipeline's own 1024x1024 and 384x384);
+    #: tiny test models set small values so that CPU runs stay fast.
+    qwen_vae_image_area: int | None = None
+    qwen_condition_image_area: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("max_concurrent_runs", "working_size", "max_original_side", "classic_inpaint_radius"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{_env(name)} must be positive, got {getattr(self, name)}")
+        for name in ("max_queued_runs", "composite_grow_px", "brush_grow_px"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{_env(name)} must not be negative, got {getattr(self, name)}")
+        if self.working_size % 16 or self.max_original_side % 16:
+            raise SettingsError(
+                "RETOUCH_GENERATION_WORKING_SIZE and RETOUCH_GENERATION_MAX_ORIGINAL_SIDE must be multiples of 16"
+            )
+        if not 0.0 <= self.classic_shadow_opacity <= 1.0:
+            raise SettingsError(
+                f"RETOUCH_CLASSIC_SHADOW_OPACITY must be within 0..1, got {self.classic_shadow_opacity}"
+            )
+        unknown = sorted(set(self.qwen_loras) - set(TASKS))
+        if unknown:
+            raise SettingsError(f"RETOUCH_QWEN_LORAS names unknown tasks {unknown}; tasks are {list(TASKS)}")
+        for area in ("qwen_vae_image_area", "qwen_condition_image_area"):
+            value = getattr(self, area)
+            if value is not None and value < 32 * 32:
+                raise SettingsError(f"{_env(area)} must be at least 1024 pixels, got {value}")
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        """Every engine this process serves, the default first."""
+        return tuple(dict.fromkeys([self.engine, *self.extra_engines]))
+
+
+def _env(field: str) -> str:
+    return GenerationSettings.__env__.get(field, f"RETOUCH_{field.upper()}")

@@ -1,0 +1,143 @@
+"""Everything about a request that can be wrong is found here, before any model work.
+
+:func:`validate` decodes the images (with the service's pixel limits), checks masks and references
+against the task, and returns an :class:`EditJob`: the request as the engines consume it. Each
+problem is a 4xx :class:`~retouch.runtime.problems.ProblemError` naming the field.
+
+A mask of another size than the input is refused (422), not resized: a mismatch almost always means
+the client drew on a different picture (or a differently cropped one), and a stretched mask would
+edit the wrong place without telling anyone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from retouch.generation.compositing import binary, grow
+from retouch.generation.settings import GenerationSettings
+from retouch.runtime.images import ImageLimits, open_image, open_mask
+from retouch.runtime.problems import field_error
+from retouch.sdk.models.generation import RunRequest, TaskType
+
+__all__ = ["EditJob", "validate"]
+
+
+@dataclass(frozen=True, eq=False)
+class EditJob:
+    """A validated request: decoded pictures and the parameters every engine reads."""
+
+    run_id: str
+    task: TaskType
+    engine: str
+    #: The input picture, RGB, upright.
+    image: Image.Image
+    #: Where to edit (mode L, 0 or 255, the input's size), already grown as ``mask_tool_type``
+    #: asks; ``None`` only for white balance of the whole picture.
+    mask: Image.Image | None
+    #: The reference picture (RGB) and the object's mask on it (mode L, 0 or 255), insertion only.
+    reference: Image.Image | None = None
+    reference_mask: Image.Image | None = None
+    #: Further condition pictures (``conditional_images[1:]``), in order.
+    extra_conditions: tuple[Image.Image, ...] = ()
+    prompt: str = ""
+    negative_prompt: str | None = None
+    steps: int = 28
+    true_cfg_scale: float | None = None
+    guidance_scale: float | None = None
+    seed: int | None = None
+    input_quality: str = "resized"
+    mask_tool_type: str = "brush"
+    #: Notes for the caller about fields the engine honours in its own way (sent with the result).
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The input's (and the output's) size."""
+        return self.image.size
+
+
+def _binary_mask(mask: Image.Image) -> Image.Image:
+    return Image.fromarray(binary(mask).astype(np.uint8) * 255, "L")
+
+
+def _require_nonempty(mask: Image.Image, name: str) -> None:
+    if not binary(mask).any():
+        raise field_error(name, "mask is empty: no pixel is white (>127), so there is nothing to edit")
+
+
+def _mask_source(request: RunRequest) -> tuple[bytes | None, str, Sequence[bytes]]:
+    if request.conditional_images:
+        if request.mask is not None:
+            raise field_error("mask", "give the mask either as mask or as conditional_images[0], not both")
+        first, *rest = request.conditional_images
+        return first, "conditional_images[0]", rest
+    return request.mask, "mask", []
+
+
+def validate(request: RunRequest, *, run_id: str, settings: GenerationSettings) -> EditJob:
+    """Decode and check ``request``; raise a 4xx problem for the first thing that is wrong."""
+    engine = request.engine or settings.engine
+    if engine not in settings.engines:
+        raise field_error("engine", f"{engine!r} is not served here; available: {', '.join(settings.engines)}")
+    limits = ImageLimits.from_settings(settings)
+    image = open_image(request.input_image, field="input_image", limits=limits, mode="RGB")
+
+    mask_data, mask_field, extra_data = _mask_source(request)
+    mask: Image.Image | None = None
+    if mask_data is not None:
+        mask = _binary_mask(open_mask(mask_data, field=mask_field, limits=limits, size=image.size, resize=False))
+        _require_nonempty(mask, mask_field)
+        if request.mask_tool_type == "brush":
+            mask = grow(mask, settings.brush_grow_px)
+    elif request.task_type in ("removal", "insertion"):
+        raise field_error("mask", f"{request.task_type} needs a mask (or conditional_images[0]) marking where to edit")
+
+    extras = tuple(
+        open_image(data, field=f"conditional_images[{i + 1}]", limits=limits, mode="RGB")
+        for i, data in enumerate(extra_data)
+    )
+
+    reference: Image.Image | None = None
+    reference_mask: Image.Image | None = None
+    if request.reference_image is not None or request.reference_mask_R is not None:
+        if request.task_type != "insertion":
+            name = "reference_image" if request.reference_image is not None else "reference_mask_R"
+            raise field_error(name, f"a reference is only used by insertion, not by {request.task_type}")
+        if request.reference_image is None:
+            raise field_error("reference_image", "reference_mask_R was given without the reference_image it masks")
+        if request.reference_mask_R is None:
+            raise field_error("reference_mask_R", "reference_image needs reference_mask_R marking the object to insert")
+        reference = open_image(request.reference_image, field="reference_image", limits=limits, mode="RGB")
+        reference_mask = _binary_mask(
+            open_mask(request.reference_mask_R, field="reference_mask_R", limits=limits, size=reference.size)
+        )
+        _require_nonempty(reference_mask, "reference_mask_R")
+
+    prompt = request.prompt.strip()
+    if request.task_type == "insertion" and reference is None and not prompt:
+        raise field_error(
+            "prompt", "insertion needs a reference_image (with reference_mask_R) or a prompt saying what to insert"
+        )
+
+    return EditJob(
+        run_id=run_id,
+        task=request.task_type,
+        engine=engine,
+        image=image,
+        mask=mask,
+        reference=reference,
+        reference_mask=reference_mask,
+        extra_conditions=extras,
+        prompt=prompt,
+        negative_prompt=request.negative_prompt,
+        steps=request.num_inference_steps,
+        true_cfg_scale=request.true_cfg_scale,
+        guidance_scale=request.guidance_scale,
+        seed=request.seed,
+        input_quality=request.input_quality,
+        mask_tool_type=request.mask_tool_type,
+    )
