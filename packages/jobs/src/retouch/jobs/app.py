@@ -1,0 +1,94 @@
+"""``create_app``: the jobs service (``job_manager``) as a Starlette app."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+
+from retouch.jobs.__about__ import __version__
+from retouch.jobs.blobs import BlobStore, LocalBlobStore
+from retouch.jobs.dispatch import Dispatcher
+from retouch.jobs.dispatch_http import HttpDispatcher
+from retouch.jobs.expiry import expiry_loop
+from retouch.jobs.routes import routes
+from retouch.jobs.service import JobService
+from retouch.jobs.settings import JobsSettings
+from retouch.jobs.store import JobStore
+from retouch.jobs.store_sqlite import SqliteJobStore
+from retouch.jobs.watchdog import watchdog_loop
+from retouch.runtime.app import create_service_app
+from retouch.runtime.settings import load_settings
+from retouch.sdk.models.common import Health
+
+__all__ = ["SERVICE_NAME", "create_app"]
+
+SERVICE_NAME = "job_manager"
+
+
+def _local_seams(settings: JobsSettings) -> tuple[JobStore, BlobStore, Dispatcher]:
+    store = SqliteJobStore(settings.jobs_dir / "jobs.sqlite3")
+    blobs = LocalBlobStore(settings.jobs_dir / "blobs")
+    dispatcher = HttpDispatcher(
+        settings.generation_service_url,
+        service_token=settings.service_token,
+        idle_timeout=settings.watchdog_seconds + 5.0,
+    )
+    return store, blobs, dispatcher
+
+
+def _modal_seams(settings: JobsSettings) -> tuple[JobStore, BlobStore, Dispatcher]:
+    from retouch.jobs.modal import ModalDictJobStore, ModalSpawnDispatcher, ModalVolumeBlobStore
+
+    return (
+        ModalDictJobStore.from_name(settings.modal_store_dict),
+        ModalVolumeBlobStore.from_name(settings.modal_blob_volume),
+        ModalSpawnDispatcher.from_name(),
+    )
+
+
+def create_app(
+    settings: JobsSettings | None = None,
+    *,
+    store: JobStore | None = None,
+    blobs: BlobStore | None = None,
+    dispatcher: Dispatcher | None = None,
+) -> Starlette:
+    """The jobs service. ``settings`` default to the environment; the seams default to the
+    ``backend`` setting's (``local``: SQLite, a blob directory, HTTP to the generation service;
+    ``modal``: modal.Dict, a Volume, spawn of the generation worker). Tests pass their own."""
+    settings = settings or load_settings(JobsSettings)
+    if store is None or blobs is None or dispatcher is None:
+        defaults = _modal_seams(settings) if settings.backend == "modal" else _local_seams(settings)
+        store, blobs, dispatcher = store or defaults[0], blobs or defaults[1], dispatcher or defaults[2]
+    service = JobService(settings, store, blobs, dispatcher)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        service.spawn(watchdog_loop(service))
+        service.spawn(expiry_loop(service))
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    def health() -> Health:
+        return Health(
+            service=SERVICE_NAME,
+            version=__version__,
+            engine=settings.backend,
+            detail=f"{service.queue.running_count()} running, {service.queue.waiting_count()} queued",
+        )
+
+    app = create_service_app(
+        name=SERVICE_NAME,
+        version=__version__,
+        settings=settings,
+        routes=routes(service),
+        health=health,
+        lifespan=lifespan,
+    )
+    app.state.jobs = service
+    return app

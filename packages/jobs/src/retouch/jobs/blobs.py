@@ -1,0 +1,94 @@
+"""The ``BlobStore`` seam: job requests and result images (a local directory, or a Modal Volume)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from retouch.runtime.concurrency import run_sync
+
+__all__ = ["BlobStore", "LocalBlobStore", "check_key", "request_key", "result_key"]
+
+_KEY = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9._\-]{0,127}(/[A-Za-z0-9_\-][A-Za-z0-9._\-]{0,127}){0,3}$")
+
+
+class BlobStore(Protocol):
+    """Opaque bytes under slash-separated keys; a job's blobs share the prefix ``<task_id>/``."""
+
+    async def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` (replacing what was there)."""
+
+    async def get(self, key: str) -> bytes | None:
+        """The bytes under ``key``, or ``None``."""
+
+    async def delete(self, key: str) -> None:
+        """Delete the blob under ``key`` (a missing one is fine)."""
+
+    async def delete_prefix(self, prefix: str) -> None:
+        """Delete every blob under ``prefix/`` (nothing there is fine)."""
+
+
+def check_key(key: str) -> str:
+    """``key`` if it is a safe relative key (no ``..``, no absolute path), else ``ValueError``."""
+    if not _KEY.match(key):
+        raise ValueError(f"invalid blob key {key!r}")
+    return key
+
+
+def request_key(task_id: str) -> str:
+    """Where a job's encoded request is kept until it finishes."""
+    return f"{task_id}/request.json"
+
+
+def result_key(task_id: str) -> str:
+    """Where a job's result image (PNG) is kept until it expires."""
+    return f"{task_id}/result.png"
+
+
+class LocalBlobStore:
+    """Blobs as files under ``root``; writes are atomic (a temporary file renamed into place)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    async def put(self, key: str, data: bytes) -> None:
+        """Write ``data`` to ``root/key`` atomically, off the event loop."""
+        await run_sync(self._put, self._path(key), data)
+
+    @staticmethod
+    def _put(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    async def get(self, key: str) -> bytes | None:
+        """The bytes under ``key``, or ``None``."""
+        return await run_sync(self._get, self._path(key))
+
+    @staticmethod
+    def _get(path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    async def delete(self, key: str) -> None:
+        """Remove the file ``root/key``."""
+        await run_sync(self._path(key).unlink, True)
+
+    async def delete_prefix(self, prefix: str) -> None:
+        """Remove the directory ``root/prefix``."""
+        await run_sync(shutil.rmtree, self._path(prefix), True)

@@ -1,0 +1,73 @@
+"""``Dispatcher`` over HTTP: the generation service's NDJSON run stream, through the SDK client."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import httpx
+import msgspec
+
+from retouch.jobs.dispatch import DispatchError, EventHandler
+from retouch.runtime.middleware import SERVICE_TOKEN_HEADER
+from retouch.sdk._client import AsyncClient
+from retouch.sdk.errors import APIError, APIStatusError, NotFoundError
+from retouch.sdk.models.generation import ErrorEvent, ResultEvent, RunRequest
+
+__all__ = ["HttpDispatcher"]
+
+log = logging.getLogger("retouch.jobs")
+
+
+class HttpDispatcher:
+    """Runs jobs on the generation service at ``base_url``.
+
+    ``idle_timeout`` bounds the wait for the next event of a run (the watchdog usually fires first);
+    the run as a whole has no time limit.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        service_token: str | None = None,
+        idle_timeout: float = 120.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {SERVICE_TOKEN_HEADER: service_token} if service_token else {}
+        # api_key="" keeps the SDK from picking up a RETOUCH_API_KEY meant for the public gateway.
+        self._client = AsyncClient(base_url, api_key="", headers=headers, transport=transport, max_retries=1)
+        self._run_timeout = httpx.Timeout(connect=10.0, read=idle_timeout, write=60.0, pool=10.0)
+
+    async def run(self, request: RunRequest, on_event: EventHandler) -> None:
+        """Stream ``request`` through ``POST /api/generation/run``; see :class:`Dispatcher`."""
+        try:
+            async with contextlib.aclosing(
+                self._client.generation.stream(request, timeout=self._run_timeout)
+            ) as events:
+                async for event in events:
+                    await on_event(event)
+                    if isinstance(event, ResultEvent | ErrorEvent):
+                        return
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise DispatchError(f"the generation service sent an unreadable event: {exc}") from exc
+        except APIStatusError as exc:
+            raise DispatchError(
+                f"the generation service refused the run ({exc.status_code}): {exc.detail}", exc.status_code
+            ) from exc
+        except (APIError, httpx.HTTPError) as exc:
+            raise DispatchError(f"generation worker lost: {exc or type(exc).__name__}") from exc
+        raise DispatchError("generation worker lost: its event stream ended without a result")
+
+    async def cancel(self, run_id: str) -> None:
+        """``POST /api/generation/cancel/{run_id}``; an unknown run is fine."""
+        try:
+            await self._client.generation.cancel(run_id, timeout=10.0)
+        except NotFoundError:
+            pass
+        except (APIError, httpx.HTTPError) as exc:
+            log.warning("could not cancel run %s: %s", run_id, exc)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()

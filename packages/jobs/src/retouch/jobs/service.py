@@ -1,0 +1,428 @@
+"""The job manager: submit, look up, cancel and wait for jobs, and run them through a dispatcher.
+
+Every job that is not finished lives in memory (``_active``) as well as in the store; the event
+loop is the only writer of those records, so transitions need no locks. Each change gets an
+event id, is published to the job's event channel and written to the store (a job's writes are
+serialised by its own lock, and a terminal change is stored before it is announced, so whoever
+sees the terminal event can read the result).
+
+Recovery at start-up: queued jobs are queued again in their old order. Jobs a crash left
+``running`` are re-queued at the front (their earlier run is told to stop), up to
+``max_attempts`` runs in all; past that, or when a cancel was already requested, they end
+``failed`` / ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from retouch.jobs.blobs import BlobStore, request_key, result_key
+from retouch.jobs.dispatch import Dispatcher, DispatchError
+from retouch.jobs.events import EventBroker, EventIds, Frame, sse_frame
+from retouch.jobs.queue import JobQueue
+from retouch.jobs.settings import JobsSettings
+from retouch.jobs.state import Job, ResultMeta, event_type_for
+from retouch.jobs.store import JobStore
+from retouch.jobs.validation import validate_request
+from retouch.runtime.images import ImageLimits
+from retouch.runtime.problems import ProblemError
+from retouch.sdk import _codec
+from retouch.sdk.models.generation import (
+    ErrorEvent,
+    GenerationRequest,
+    ProgressEvent,
+    ResultEvent,
+    RunEvent,
+    RunRequest,
+)
+from retouch.sdk.models.jobs import JobEventType, JobStatus
+
+__all__ = ["ActiveJob", "JobService", "body_hash"]
+
+log = logging.getLogger("retouch.jobs")
+
+
+def body_hash(body: bytes) -> str:
+    """The fingerprint an idempotency key is bound to."""
+    return hashlib.sha256(body).hexdigest()
+
+
+@dataclass(eq=False)
+class ActiveJob:
+    """A job that is not finished, with what running it needs."""
+
+    job: Job
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    task: asyncio.Task[None] | None = None
+    #: ``time.monotonic()`` of the last word from the worker (the watchdog reads it).
+    last_heard: float = 0.0
+    #: A cancel may reach the worker before it knows the run; it is repeated once the run speaks.
+    cancel_repeated: bool = False
+
+
+class JobService:
+    """Owns the queue, the running jobs and their events; the routes call into it."""
+
+    def __init__(self, settings: JobsSettings, store: JobStore, blobs: BlobStore, dispatcher: Dispatcher) -> None:
+        self.settings = settings
+        self.store = store
+        self.blobs = blobs
+        self.dispatcher = dispatcher
+        self.limits = ImageLimits.from_settings(settings)
+        self.queue = JobQueue(settings.limit_for)
+        self.broker = EventBroker(history=settings.event_history)
+        self.ids = EventIds()
+        self._active: dict[str, ActiveJob] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._last_seq = time.time_ns()
+        self._closing = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the store and take over the jobs a previous process left unfinished."""
+        await self.store.open()
+        await self.recover()
+
+    async def stop(self) -> None:
+        """Stop running jobs in this process (they stay ``running`` in the store and are recovered by
+        the next start), then close the store and the dispatcher."""
+        self._closing = True
+        tasks = [entry.task for entry in self._active.values() if entry.task is not None]
+        tasks.extend(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.dispatcher.aclose()
+        await self.store.close()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, kept referenced until it ends (cancelled on stop)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def recover(self) -> None:
+        """Queue again what the store holds as queued or running (see the module docstring)."""
+        jobs = await self.store.active()
+        for job in jobs:
+            self.ids.bump_floor(job.event_id)
+            self._last_seq = max(self._last_seq, job.seq)
+        now = time.time()
+        for job in jobs:
+            entry = ActiveJob(job)
+            self._active[job.task_id] = entry
+            self.broker.open(job.task_id, baseline=job.event_id)
+            if job.status == "running":
+                old_run = job.run_id
+                if job.cancel_requested:
+                    job.cancel(now, "cancelled (the jobs service restarted before the engine confirmed)")
+                elif job.attempt >= self.settings.max_attempts:
+                    job.fail(f"interrupted by {job.attempt} restarts of the jobs service; not retried again", now, 503)
+                else:
+                    job.requeue()
+                if old_run:
+                    self.spawn(self.dispatcher.cancel(old_run))
+                log.info("recovered running job %s as %s", job.task_id, job.status)
+            if job.terminal:
+                await self._commit(entry, event_type_for(job))
+                continue
+            self.queue.push(job.task_id, job.backend, job.seq)
+            await self._commit(entry, "queued")
+        self._pump()
+
+    # -- submit and look up ---------------------------------------------------------------------
+    async def submit(
+        self,
+        owner: str,
+        request: GenerationRequest,
+        *,
+        fingerprint: str,
+        idempotency_key: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Validate and queue ``request``; returns ``(job, created)``. With an idempotency key the
+        owner already used, returns that job (``created`` false) without queueing anything."""
+        validate_request(request, self.limits, self.settings.engines)
+        if self.queue.waiting_count() >= self.settings.max_queued:
+            raise ProblemError(
+                429,
+                f"the job queue is full ({self.settings.max_queued} waiting); retry later",
+                headers={"Retry-After": "5"},
+            )
+        now = time.time()
+        task_id = uuid.uuid4().hex
+        self._last_seq = max(self._last_seq + 1, time.time_ns())
+        job = Job(
+            task_id=task_id,
+            owner=owner,
+            backend=request.engine or "default",
+            seq=self._last_seq,
+            created_at=now,
+            idempotency_key=idempotency_key,
+            request_hash=fingerprint,
+            request_blob=request_key(task_id),
+            event_id=self.ids.next(),
+        )
+        # The request is stored before the record, so every stored job can be run after a crash.
+        await self.blobs.put(request_key(task_id), _codec.encode(request))
+        stored, created = await self.store.create(job)
+        if not created:
+            self.spawn(self.blobs.delete_prefix(task_id))
+            if stored.request_hash != fingerprint:
+                raise ProblemError(422, f"Idempotency-Key {idempotency_key!r} was already used for a different request")
+            return self._current(stored), False
+        entry = ActiveJob(job)
+        self._active[task_id] = entry
+        self.broker.open(task_id, baseline=0)
+        self.queue.push(task_id, job.backend, job.seq)
+        self._publish(entry, "queued", job.event_id)
+        self._pump()
+        return job, True
+
+    def _current(self, job: Job) -> Job:
+        entry = self._active.get(job.task_id)
+        return entry.job if entry is not None else job
+
+    async def lookup(self, owner: str, task_id: str) -> Job:
+        """The job ``task_id`` if ``owner`` made it; 404 otherwise (another owner's job is not
+        told apart from a missing one)."""
+        entry = self._active.get(task_id)
+        job = entry.job if entry is not None else await self.store.get(task_id)
+        if job is None or job.owner != owner:
+            raise ProblemError(404, f"no task {task_id}")
+        return self._current(job)
+
+    def status_of(self, job: Job) -> JobStatus:
+        """The public status of ``job`` with its live queue position."""
+        return job.status_view(self.queue.position(job.task_id))
+
+    async def result(self, owner: str, task_id: str) -> tuple[Job, bytes]:
+        """The finished job and its PNG; 409 while it is not finished (or when it has no image)."""
+        job = await self.lookup(owner, task_id)
+        if job.status != "succeeded" or job.result is None:
+            if job.status in ("queued", "running"):
+                raise ProblemError(409, f"task {task_id} is {job.status}; its result is not ready yet")
+            reason = f": {job.error}" if job.error and job.status == "failed" else ""
+            raise ProblemError(409, f"task {task_id} {job.status}{reason}; it has no result")
+        data = await self.blobs.get(job.result.blob)
+        if data is None:
+            raise ProblemError(404, f"the result of task {task_id} has expired")
+        return job, data
+
+    async def wait(self, task_id: str, timeout: float) -> None:
+        """Wait until ``task_id`` is finished, at most ``timeout`` seconds."""
+        entry = self._active.get(task_id)
+        if entry is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(entry.done.wait()), timeout)
+
+    # -- cancel ---------------------------------------------------------------------------------
+    async def cancel(self, owner: str, task_id: str) -> Job:
+        """Cancel a queued job at once, or a running one through its engine (bounded wait, then
+        cancelled regardless); 409 for a finished job, whose result stays."""
+        job = await self.lookup(owner, task_id)
+        entry = self._active.get(task_id)
+        if job.terminal or entry is None:
+            raise ProblemError(409, f"task {task_id} already {job.status}; there is nothing to cancel")
+        if job.status == "queued":
+            moved = self.queue.remove(task_id)
+            job.cancel(time.time(), "cancelled while queued")
+            await self._commit(entry, "cancelled")
+            self._announce_positions(moved)
+            return job
+        if not job.cancel_requested:
+            job.cancel_requested = True
+            await self._save(entry)
+            if job.run_id:
+                await self.dispatcher.cancel(job.run_id)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(entry.done.wait()), self.settings.cancel_wait_seconds)
+        if not job.terminal:
+            job.cancel(time.time(), "cancelled (the engine did not confirm in time)")
+            await self._end_run(entry, "cancelled")
+        return job
+
+    # -- running --------------------------------------------------------------------------------
+    def _pump(self) -> None:
+        if self._closing:
+            return
+        started, moved = self.queue.pop_ready()
+        for task_id in started:
+            entry = self._active[task_id]
+            # Started here, synchronously, so a cancel arriving next sees a running job.
+            entry.job.start(time.time())
+            entry.last_heard = time.monotonic()
+            entry.task = asyncio.get_running_loop().create_task(self._run(entry), name=f"job-{task_id}")
+        self._announce_positions(moved)
+
+    def _announce_positions(self, task_ids: list[str]) -> None:
+        # Positions are not stored; only listeners need to hear that they moved.
+        for task_id in task_ids:
+            entry = self._active.get(task_id)
+            if entry is not None and self.broker.has_subscribers(task_id):
+                self._publish(entry, "queued", self.ids.next())
+
+    async def _run(self, entry: ActiveJob) -> None:
+        job = entry.job
+        run_id = job.run_id or ""
+        try:
+            await self._commit(entry, "running")
+            if job.cancel_requested:
+                job.cancel(time.time())
+                await self._commit(entry, "cancelled")
+                return
+            data = await self.blobs.get(job.request_blob or request_key(job.task_id))
+            if data is None:
+                raise DispatchError("the stored request of this job is missing", 500)
+            request = msgspec.structs.replace(_codec.decode(data, RunRequest), run_id=run_id)
+
+            async def on_event(event: RunEvent) -> None:
+                await self._on_event(entry, run_id, event)
+
+            await self.dispatcher.run(request, on_event)
+            if not job.terminal:
+                raise DispatchError("generation worker lost: it stopped without a result")
+        except DispatchError as exc:
+            if not job.terminal:
+                await self._end_failed(entry, exc.detail, exc.status)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("job %s failed inside the jobs service", job.task_id)
+            if not job.terminal:
+                await self._end_failed(entry, f"internal error in the jobs service: {exc}", 500)
+        finally:
+            self.queue.release(job.task_id)
+            self._pump()
+
+    async def _on_event(self, entry: ActiveJob, run_id: str, event: RunEvent) -> None:
+        job = entry.job
+        if job.terminal or event.run_id != run_id:
+            return
+        entry.last_heard = time.monotonic()
+        if job.cancel_requested and not entry.cancel_repeated:
+            entry.cancel_repeated = True
+            self.spawn(self.dispatcher.cancel(run_id))
+        if isinstance(event, ProgressEvent):
+            if job.apply_progress(event):
+                await self._commit(entry, "progress")
+        elif isinstance(event, ResultEvent):
+            if not job.cancel_requested:
+                await self.blobs.put(result_key(job.task_id), bytes(event.image))
+            if job.terminal:
+                return
+            if job.cancel_requested:
+                # A cancel the caller was told about wins over a result that raced it.
+                job.cancel(time.time())
+                await self._commit(entry, "cancelled")
+                return
+            meta = ResultMeta(
+                blob=result_key(job.task_id),
+                width=event.width,
+                height=event.height,
+                seed=event.seed,
+                engine=event.engine,
+                timings=event.timings,
+            )
+            job.succeed(meta, time.time())
+            await self._commit(entry, "succeeded")
+        elif isinstance(event, ErrorEvent):
+            problem = event.problem
+            if job.cancel_requested or (problem.status == 409 and problem.detail == "cancelled"):
+                job.cancel(time.time())
+                await self._commit(entry, "cancelled")
+            else:
+                job.fail(f"generation failed: {problem.detail}", time.time(), problem.status)
+                await self._commit(entry, "failed")
+
+    async def _end_failed(self, entry: ActiveJob, detail: str, status: int) -> None:
+        job = entry.job
+        if job.cancel_requested:
+            job.cancel(time.time())
+            await self._commit(entry, "cancelled")
+        else:
+            job.fail(detail, time.time(), status)
+            await self._commit(entry, "failed")
+
+    async def _end_run(self, entry: ActiveJob, type_: JobEventType) -> None:
+        """Store a terminal change made from outside the run (watchdog, forced cancel), then stop
+        the run's task and tell the engine to stop."""
+        await self._commit(entry, type_)
+        if entry.task is not None and entry.task is not asyncio.current_task():
+            entry.task.cancel()
+        if entry.job.run_id:
+            self.spawn(self.dispatcher.cancel(entry.job.run_id))
+
+    async def lose(self, entry: ActiveJob, silent_for: float) -> None:
+        """The watchdog's verdict: the worker of this running job is gone."""
+        job = entry.job
+        if job.terminal:
+            return
+        if job.cancel_requested:
+            job.cancel(time.time())
+            await self._end_run(entry, "cancelled")
+        else:
+            job.fail(f"generation worker lost: nothing heard from it for {silent_for:.0f} s", time.time(), 504)
+            await self._end_run(entry, "failed")
+
+    def running(self) -> list[ActiveJob]:
+        """Jobs running now."""
+        return [entry for entry in self._active.values() if entry.job.status == "running"]
+
+    # -- changes: event, store ------------------------------------------------------------------
+    async def _commit(self, entry: ActiveJob, type_: JobEventType) -> None:
+        job = entry.job
+        job.event_id = self.ids.next()
+        if not job.terminal:
+            self._publish(entry, type_, job.event_id)
+            await self._save(entry)
+            return
+        # Stored before it is announced: a listener that sees the end can fetch the result.
+        self._active.pop(job.task_id, None)
+        self.queue.remove(job.task_id)
+        await self._save(entry)
+        self._publish(entry, type_, job.event_id)
+        entry.done.set()
+        if job.request_blob is not None:
+            self.spawn(self.blobs.delete(job.request_blob))
+
+    async def _save(self, entry: ActiveJob) -> None:
+        async with entry.lock:
+            await self.store.save(entry.job)
+
+    def _publish(self, entry: ActiveJob, type_: JobEventType, event_id: int) -> None:
+        job = entry.job
+        view = job.event_view(type_, event_id, self.queue.position(job.task_id))
+        self.broker.publish(job.task_id, Frame(event_id, sse_frame(event_id, _codec.encode(view)), job.terminal))
+
+    def snapshot(self, job: Job) -> Frame:
+        """A frame of ``job``'s current state, with the id of its latest change."""
+        event_id = max(job.event_id, self.broker.latest(job.task_id))
+        view = job.event_view(event_type_for(job), event_id, self.queue.position(job.task_id))
+        return Frame(event_id, sse_frame(event_id, _codec.encode(view)), job.terminal)
+
+    def active_job(self, task_id: str) -> Job | None:
+        """The in-memory record of an unfinished job."""
+        entry = self._active.get(task_id)
+        return None if entry is None else entry.job
+
+    async def expire_once(self) -> int:
+        """Delete finished jobs older than the TTL and their blobs; returns how many."""
+        expired = await self.store.expire(time.time() - self.settings.ttl_seconds)
+        for job in expired:
+            await self.blobs.delete_prefix(job.task_id)
+            self.broker.forget(job.task_id)
+        if expired:
+            log.info("expired %d finished jobs", len(expired))
+        return len(expired)

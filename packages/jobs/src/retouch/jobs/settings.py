@@ -1,0 +1,107 @@
+"""The jobs service's settings (``RETOUCH_JOBS_*``, plus the seed's ``GENERATION_SERVICE_URL``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from retouch.runtime.settings import ServiceSettings, SettingsError
+
+__all__ = ["MODAL_PLATFORM_LIMIT_S", "JobsSettings"]
+
+#: Modal ends any web request after 150 s; the synchronous ``POST /api/generate`` stays below it.
+MODAL_PLATFORM_LIMIT_S = 150.0
+
+_OWN_FIELDS = (
+    "backend",
+    "max_running",
+    "engine_limits",
+    "engines",
+    "max_queued",
+    "watchdog_seconds",
+    "ttl_seconds",
+    "expiry_interval_seconds",
+    "sync_wait_seconds",
+    "heartbeat_seconds",
+    "cancel_wait_seconds",
+    "max_attempts",
+    "event_history",
+    "modal_store_dict",
+    "modal_blob_volume",
+)
+
+
+class JobsSettings(ServiceSettings, kw_only=True):
+    """How the jobs service stores, dispatches, watches and expires jobs."""
+
+    __env__: ClassVar[dict[str, str]] = {
+        "generation_service_url": "GENERATION_SERVICE_URL",
+        **{name: f"RETOUCH_JOBS_{name.upper()}" for name in _OWN_FIELDS},
+    }
+
+    #: Where the generation service listens (local dispatch).
+    generation_service_url: str = "http://127.0.0.1:8003"
+    #: ``local``: SQLite + HTTP dispatch + a blob directory; ``modal``: modal.Dict + spawn + Volume.
+    backend: Literal["local", "modal"] = "local"
+    #: Jobs running at once per generation backend (engine), unless ``engine_limits`` says otherwise.
+    max_running: int = 2
+    #: Per-engine override of ``max_running``: ``qwen=1,classic=4``.
+    engine_limits: dict[str, int] = {}
+    #: Engines a request may name in ``engine``; empty accepts any (the generation service decides).
+    engines: list[str] = []
+    #: Queued jobs accepted before submissions are refused with 429.
+    max_queued: int = 10_000
+    #: A running job whose worker sent nothing for this long fails as lost.
+    watchdog_seconds: float = 120.0
+    #: Finished jobs and their results are deleted this long after they finished.
+    ttl_seconds: float = 24 * 3600.0
+    expiry_interval_seconds: float = 300.0
+    #: How long the synchronous ``POST /api/generate`` waits before answering 202.
+    sync_wait_seconds: float = 110.0
+    #: Idle time between ``:`` heartbeat comments on an event stream.
+    heartbeat_seconds: float = 15.0
+    #: How long a cancel waits for a running engine to stop before the job is cancelled anyway.
+    cancel_wait_seconds: float = 10.0
+    #: Runs of a job interrupted by restarts before it fails instead of being re-queued.
+    max_attempts: int = 3
+    #: Events kept per job for ``Last-Event-ID`` resume (older ones are summarised by a snapshot).
+    event_history: int = 512
+    #: The ``modal.Dict`` holding the jobs (backend ``modal``).
+    modal_store_dict: str = "retouch-jobs"
+    #: The Volume holding requests and results (backend ``modal``).
+    modal_blob_volume: str = "retouch-job-blobs"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("max_running", "max_queued", "max_attempts", "event_history"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{self._var(name)} must be at least 1, got {getattr(self, name)}")
+        for name in (
+            "watchdog_seconds",
+            "ttl_seconds",
+            "expiry_interval_seconds",
+            "sync_wait_seconds",
+            "heartbeat_seconds",
+            "cancel_wait_seconds",
+        ):
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{self._var(name)} must be positive, got {getattr(self, name)}")
+        if self.sync_wait_seconds >= MODAL_PLATFORM_LIMIT_S:
+            raise SettingsError(
+                f"{self._var('sync_wait_seconds')} must stay below {MODAL_PLATFORM_LIMIT_S:g} s, got {self.sync_wait_seconds:g}"
+            )
+        for engine, limit in self.engine_limits.items():
+            if limit < 1:
+                raise SettingsError(f"{self._var('engine_limits')}: {engine}={limit} must be at least 1")
+
+    def _var(self, name: str) -> str:
+        return self.__env__.get(name, f"RETOUCH_{name.upper()}")
+
+    def limit_for(self, backend: str) -> int:
+        """How many jobs may run at once on ``backend``."""
+        return self.engine_limits.get(backend, self.max_running)
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Where the SQLite database and the result blobs live."""
+        return self.data_dir / "jobs"

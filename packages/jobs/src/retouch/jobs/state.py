@@ -1,0 +1,192 @@
+"""The job record and its state machine.
+
+``queued -> running -> succeeded | failed | cancelled``. Terminal states are final: every
+transition out of one raises :class:`TransitionError`, and the event handlers (which see what
+engines send, possibly late) return ``False`` instead of moving a job backwards. The only way
+back, ``running -> queued``, is :func:`requeue`, used once at start-up for jobs a crash left
+running; it starts a new attempt with a new ``run_id``, so events of the old run never match.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final
+
+import msgspec
+
+from retouch.sdk.models.generation import ProgressEvent
+from retouch.sdk.models.jobs import TERMINAL_STATUSES, JobEvent, JobEventType, JobStatus, JobStatusValue
+
+__all__ = ["STAGE_ORDER", "Job", "ResultMeta", "TransitionError", "is_terminal"]
+
+#: The order stages pass in; progress never goes back to an earlier stage.
+STAGE_ORDER: Final = {"queued": 0, "loading_model": 1, "preprocessing": 2, "denoising": 3, "postprocessing": 4}
+
+
+class TransitionError(Exception):
+    """A transition the state machine does not allow (e.g. anything out of a terminal state)."""
+
+
+class ResultMeta(msgspec.Struct, kw_only=True):
+    """What a finished job produced, besides the image bytes (kept in the blob store)."""
+
+    blob: str
+    width: int
+    height: int
+    seed: int | None = None
+    engine: str | None = None
+    timings: dict[str, float] = {}
+
+
+class Job(msgspec.Struct, kw_only=True):
+    """One job as stored: public status fields plus what the service needs to run and own it."""
+
+    task_id: str
+    owner: str
+    #: The generation backend (engine) whose queue and concurrency limit the job uses.
+    backend: str
+    #: FIFO order within the backend's queue (kept across re-queues).
+    seq: int
+    status: JobStatusValue = "queued"
+    stage: str | None = None
+    progress: float = 0.0
+    current_step: int | None = None
+    total_steps: int | None = None
+    error: str | None = None
+    #: The HTTP status that best describes a failure (the synchronous ``POST /api/generate`` uses it).
+    error_status: int | None = None
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    idempotency_key: str | None = None
+    #: sha256 of the submitted body: a reused idempotency key with another body is refused.
+    request_hash: str | None = None
+    #: Blob holding the encoded request (deleted once the job is finished).
+    request_blob: str | None = None
+    #: Runs started so far; the current run is ``run_id`` (``<task_id>.<attempt>``).
+    attempt: int = 0
+    run_id: str | None = None
+    cancel_requested: bool = False
+    #: The SSE id of the last change written to this record.
+    event_id: int = 0
+    result: ResultMeta | None = None
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the job is finished (succeeded, failed or cancelled)."""
+        return self.status in TERMINAL_STATUSES
+
+    # -- transitions ------------------------------------------------------------------------
+    def start(self, now: float) -> str:
+        """``queued -> running``: a new attempt; returns its ``run_id``."""
+        self._expect("start", "queued")
+        self.attempt += 1
+        self.run_id = f"{self.task_id}.{self.attempt}"
+        self.status = "running"
+        self.stage = "loading_model"
+        self.progress = 0.0
+        self.current_step = None
+        self.total_steps = None
+        self.started_at = now
+        return self.run_id
+
+    def apply_progress(self, event: ProgressEvent) -> bool:
+        """Take a progress event of the current run; ``False`` (nothing changed) for a late or
+        stale event: another run's, a finished job's, or one behind what is already known."""
+        if self.status != "running" or event.run_id != self.run_id:
+            return False
+        old_rank = STAGE_ORDER.get(self.stage or "", 0)
+        new_rank = STAGE_ORDER.get(event.stage, 0)
+        if new_rank < old_rank:
+            return False
+        if new_rank == old_rank and (event.current_step or 0) < (self.current_step or 0):
+            return False
+        self.stage = event.stage
+        self.progress = min(1.0, max(self.progress, event.progress))
+        if event.current_step is not None:
+            self.current_step = event.current_step
+        if event.total_steps is not None:
+            self.total_steps = event.total_steps
+        return True
+
+    def succeed(self, result: ResultMeta, now: float) -> None:
+        """``running -> succeeded`` with its result."""
+        self._expect("succeed", "running")
+        self.status = "succeeded"
+        self.result = result
+        self.progress = 1.0
+        self.stage = None
+        self.error = None
+        self.finished_at = now
+
+    def fail(self, detail: str, now: float, status: int = 502) -> None:
+        """``queued | running -> failed`` with a reason (and the HTTP status that fits it)."""
+        self._expect("fail", "queued", "running")
+        self.status = "failed"
+        self.error = detail
+        self.error_status = status
+        self.finished_at = now
+
+    def cancel(self, now: float, detail: str = "cancelled") -> None:
+        """``queued | running -> cancelled``."""
+        self._expect("cancel", "queued", "running")
+        self.status = "cancelled"
+        self.error = detail
+        self.finished_at = now
+
+    def requeue(self) -> None:
+        """``running -> queued``: start-up recovery only (see the module docstring)."""
+        self._expect("requeue", "running")
+        self.status = "queued"
+        self.run_id = None
+        self.stage = None
+        self.progress = 0.0
+        self.current_step = None
+        self.total_steps = None
+        self.started_at = None
+        self.cancel_requested = False
+
+    def _expect(self, action: str, *allowed: str) -> None:
+        if self.status not in allowed:
+            raise TransitionError(f"cannot {action} job {self.task_id}: it is {self.status}")
+
+    # -- public views -----------------------------------------------------------------------
+    def status_view(self, queue_position: int | None = None) -> JobStatus:
+        """The public :class:`JobStatus`."""
+        return JobStatus(
+            task_id=self.task_id,
+            status=self.status,
+            stage=self.stage if self.status == "running" else None,
+            progress=self.progress,
+            current_step=self.current_step,
+            total_steps=self.total_steps,
+            queue_position=queue_position if self.status == "queued" else None,
+            error=self.error,
+            created_at=_dt(self.created_at) or datetime.now(UTC),
+            started_at=_dt(self.started_at),
+            finished_at=_dt(self.finished_at),
+        )
+
+    def event_view(self, type_: JobEventType, event_id: int, queue_position: int | None = None) -> JobEvent:
+        """The public :class:`JobEvent` for a change of this job."""
+        fields = msgspec.structs.asdict(self.status_view(queue_position))
+        return JobEvent(type=type_, id=str(event_id), **fields)
+
+
+def is_terminal(status: str) -> bool:
+    """Whether ``status`` is final."""
+    return status in TERMINAL_STATUSES
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def event_type_for(job: Job) -> JobEventType:
+    """The event type announcing ``job``'s current status."""
+    if job.status == "running":
+        return "running"
+    return job.status
+
+
+__all__ += ["event_type_for"]

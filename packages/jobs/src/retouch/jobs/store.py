@@ -1,0 +1,46 @@
+"""The ``JobStore`` seam: where job records live (SQLite locally, a ``modal.Dict`` on Modal)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from retouch.jobs.state import Job
+from retouch.sdk import _codec
+
+__all__ = ["JobStore", "decode_job", "encode_job"]
+
+
+class JobStore(Protocol):
+    """Durable job records. Every method is a coroutine and never blocks the event loop."""
+
+    async def open(self) -> None:
+        """Prepare the store (create tables, connect)."""
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+
+    async def create(self, job: Job) -> tuple[Job, bool]:
+        """Insert ``job`` and return ``(job, True)``; when ``job.idempotency_key`` is already used
+        by the same owner, insert nothing and return ``(that job, False)``, atomically."""
+
+    async def get(self, task_id: str) -> Job | None:
+        """The job with ``task_id``, or ``None``."""
+
+    async def save(self, job: Job) -> None:
+        """Write ``job`` over its stored record (the caller serialises saves of one job)."""
+
+    async def active(self) -> list[Job]:
+        """Every queued or running job, oldest first (by ``seq``)."""
+
+    async def expire(self, finished_before: float) -> list[Job]:
+        """Delete finished jobs whose ``finished_at`` is before ``finished_before``; return them."""
+
+
+def encode_job(job: Job) -> bytes:
+    """The stored form of a job record."""
+    return _codec.encode(job)
+
+
+def decode_job(data: bytes) -> Job:
+    """A job record from its stored form."""
+    return _codec.decode(data, Job)

@@ -1,0 +1,159 @@
+"""``JobStore`` on SQLite in WAL mode: durable across restarts (and SIGKILL), one writer thread.
+
+Every statement runs on a single dedicated thread that owns the connection, so the event loop
+never waits on the disk and writes are applied in the order they were issued. The record itself
+is stored encoded in ``data``; the other columns exist for lookups (idempotency keys, active
+jobs, expiry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from retouch.jobs.state import Job
+from retouch.jobs.store import decode_job, encode_job
+
+__all__ = ["SCHEMA", "SqliteJobStore"]
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    task_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    idempotency_key TEXT,
+    status TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    data BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(owner, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_active ON jobs(status, seq) WHERE status IN ('queued', 'running');
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;
+"""
+
+_INSERT = (
+    "INSERT INTO jobs (task_id, owner, idempotency_key, status, seq, created_at, finished_at, data)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_UPDATE = "UPDATE jobs SET status = ?, finished_at = ?, data = ? WHERE task_id = ?"
+
+
+def row_values(job: Job) -> tuple[object, ...]:
+    """The column values of ``job`` in ``_INSERT`` order."""
+    return (
+        job.task_id,
+        job.owner,
+        job.idempotency_key,
+        job.status,
+        job.seq,
+        job.created_at,
+        job.finished_at,
+        encode_job(job),
+    )
+
+
+class SqliteJobStore:
+    """Job records in ``path`` (created with its parent directory)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def _call(self, func: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(func, *args))
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create the database file, switch it to WAL and create the schema."""
+        await self._call(self._open)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process (only a power loss can drop the last commits).
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.executescript(SCHEMA)
+        self._conn = conn
+
+    async def close(self) -> None:
+        """Close the connection and stop the writer thread."""
+        if self._conn is not None:
+            await self._call(self._conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("SqliteJobStore is not open")
+        return self._conn
+
+    # -- JobStore -------------------------------------------------------------------------------
+    async def create(self, job: Job) -> tuple[Job, bool]:
+        """Insert ``job`` unless its idempotency key is taken (then return the holder)."""
+        return await self._call(self._create, row_values(job), job)
+
+    def _create(self, values: tuple[object, ...], job: Job) -> tuple[Job, bool]:
+        cursor = self.conn.execute(_INSERT, values)
+        if cursor.rowcount == 1:
+            return job, True
+        row = self.conn.execute(
+            "SELECT data FROM jobs WHERE owner = ? AND idempotency_key = ?", (job.owner, job.idempotency_key)
+        ).fetchone()
+        if row is None:
+            raise RuntimeError(f"task id {job.task_id} collided with an existing job")
+        return decode_job(row[0]), False
+
+    async def get(self, task_id: str) -> Job | None:
+        """The job with ``task_id``, or ``None``."""
+        return await self._call(self._get, task_id)
+
+    def _get(self, task_id: str) -> Job | None:
+        row = self.conn.execute("SELECT data FROM jobs WHERE task_id = ?", (task_id,)).fetchone()
+        return None if row is None else decode_job(row[0])
+
+    async def save(self, job: Job) -> None:
+        """Write the record (encoded now, so later changes to ``job`` do not leak into it)."""
+        await self._call(self._save, (job.status, job.finished_at, encode_job(job), job.task_id))
+
+    def _save(self, values: tuple[object, ...]) -> None:
+        self.conn.execute(_UPDATE, values)
+
+    async def active(self) -> list[Job]:
+        """Queued and running jobs, oldest first."""
+        return await self._call(self._active)
+
+    def _active(self) -> list[Job]:
+        rows = self.conn.execute("SELECT data FROM jobs WHERE status IN ('queued', 'running') ORDER BY seq").fetchall()
+        return [decode_job(row[0]) for row in rows]
+
+    async def expire(self, finished_before: float) -> list[Job]:
+        """Delete and return finished jobs older than ``finished_before``."""
+        return await self._call(self._expire, finished_before)
+
+    def _expire(self, finished_before: float) -> list[Job]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = conn.execute(
+                "SELECT data FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?", (finished_before,)
+            ).fetchall()
+            conn.execute("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?", (finished_before,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return [decode_job(row[0]) for row in rows]
