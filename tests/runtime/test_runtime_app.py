@@ -74,6 +74,8 @@ async def test_health() -> None:
         response = await c.get("/api/health")
     assert response.status_code == 200
     assert msgspec.json.decode(response.content, type=Health) == Health(service="demo", version="1.2.3")
+    # API.md: the answer always says its status, even the default one.
+    assert response.json()["status"] == "healthy"
 
 
 async def test_health_provider_and_unhealthy_is_503() -> None:

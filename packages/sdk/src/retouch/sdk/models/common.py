@@ -12,8 +12,11 @@ __all__ = ["FieldError", "Health", "HealthState", "Problem", "ServiceStatus", "S
 HealthState = Literal["healthy", "loading", "degraded", "unhealthy", "idle"]
 
 
-class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """``GET /api/health`` of one service: who it is and whether it can serve requests now."""
+class Health(msgspec.Struct, kw_only=True):
+    """``GET /api/health`` of one service: who it is and whether it can serve requests now.
+
+    Every field is always written: API.md promises ``status`` even when it is the default.
+    """
 
     status: HealthState = "healthy"
     service: str
