@@ -59,7 +59,9 @@ class FastSAMEngine:
         return self._device
 
     def load(self) -> None:
-        """Load the weights onto the device and warm the predictor up (blocking)."""
+        """Load the weights onto the device and warm the predictor up (blocking; once per engine)."""
+        if self.model is not None:
+            return
         import torch
         from ultralytics.models.fastsam import FastSAM
 
@@ -99,6 +101,9 @@ class FastSAMEngine:
 
     def _predict(self, bgr: np.ndarray) -> list[Any]:
         settings = self._settings
+        options: dict[str, Any] = {}
+        if self._device.startswith("cuda"):
+            options["half"] = True  # FP16 on the GPU (only named there: newer ultralytics warns about the flag)
         results: list[Any] = self.model.predict(
             bgr,
             device=self._device,
@@ -107,8 +112,8 @@ class FastSAMEngine:
             conf=settings.fastsam_conf,
             iou=settings.fastsam_iou,
             max_det=settings.fastsam_max_det,
-            half=self._device.startswith("cuda"),
             verbose=False,
+            **options,
         )
         return results
 

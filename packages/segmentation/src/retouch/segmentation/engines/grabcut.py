@@ -133,31 +133,43 @@ def _seed(height: int, width: int, scale: float, prompts: Prompts) -> np.ndarray
     short = min(height, width)
     sure = max(2, round(short * _SURE_RADIUS))
     exclude = max(sure, round(short * _EXCLUDE_RADIUS))
+    probable = max(sure + 1, round(short * _PROBABLE_RADIUS))
+    positive = _scaled(prompts.positive, scale, width, height)
+    negative = _scaled(prompts.negative, scale, width, height)
+    stroke = _scaled_stroke(prompts.stroke, width, height)
     box = prompts.box
     if box is None and prompts.auto:
         inset_x, inset_y = round(prompts.width * _AUTO_INSET), round(prompts.height * _AUTO_INSET)
         box = (inset_x, inset_y, prompts.width - inset_x, prompts.height - inset_y)
+    # Clicks or a stroke say where the object is; a box alone only says where it may be.
+    guided = bool(positive) or stroke is not None
     if box is not None:
         labels = np.full((height, width), cv2.GC_BGD, np.uint8)
         x0, y0, x1, y1 = (round(v * scale) for v in box)
-        labels[y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)] = cv2.GC_PR_FGD
+        labels[y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)] = cv2.GC_PR_BGD if guided else cv2.GC_PR_FGD
     else:
         labels = np.full((height, width), cv2.GC_PR_BGD, np.uint8)
         frame = max(1, round(short * _FRAME))
         labels[:frame, :] = labels[-frame:, :] = cv2.GC_BGD
         labels[:, :frame] = labels[:, -frame:] = cv2.GC_BGD
-        probable = max(sure + 1, round(short * _PROBABLE_RADIUS))
-        for x, y in _scaled(prompts.positive, scale, width, height):
-            cv2.circle(labels, (x, y), probable, cv2.GC_PR_FGD, thickness=-1)
-    stroke = _scaled_stroke(prompts.stroke, width, height)
+    allowed = labels != cv2.GC_BGD
+    # Around an include click the object probably continues; around an exclude click (in a box
+    # that is otherwise probable foreground) the background does.
+    around = np.zeros_like(labels)
+    for x, y in positive:
+        cv2.circle(around, (x, y), probable, 1, thickness=-1)
+    labels[(around == 1) & allowed] = cv2.GC_PR_FGD
+    if not guided:
+        around[:] = 0
+        for x, y in negative:
+            cv2.circle(around, (x, y), probable, 1, thickness=-1)
+        labels[(around == 1) & allowed] = cv2.GC_PR_BGD
     if stroke is not None:
-        labels[stroke & (labels != cv2.GC_BGD)] = cv2.GC_PR_FGD
-        if box is None:
-            labels[stroke] = cv2.GC_PR_FGD
+        labels[stroke & allowed] = cv2.GC_PR_FGD
         labels[_stroke_core(stroke)] = cv2.GC_FGD
-    for x, y in _scaled(prompts.positive, scale, width, height):
+    for x, y in positive:
         cv2.circle(labels, (x, y), sure, cv2.GC_FGD, thickness=-1)
-    for x, y in _scaled(prompts.negative, scale, width, height):
+    for x, y in negative:
         cv2.circle(labels, (x, y), exclude, cv2.GC_BGD, thickness=-1)
     return labels
 

@@ -1,0 +1,166 @@
+"""Fixtures for the segmentation tests: the real app in-process (lifespan run, engine ready),
+the SDK pointed at it, and a random-weight FastSAM model built once per session."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from retouch.sdk import AsyncClient
+from retouch.segmentation.app import create_app
+from retouch.segmentation.engines import Engine
+from retouch.segmentation.settings import SegmentationSettings
+
+#: The tests' pictures are 256x192; FastSAM runs at that size too.
+FASTSAM_IMGSZ = 256
+
+
+@pytest.fixture(autouse=True)
+def _keep_test_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The app's lifespan would point the root logger at stderr for the rest of the session.
+    monkeypatch.setattr("retouch.runtime.app.configure_logging", lambda *args, **kwargs: None)
+
+
+def grabcut_settings(**overrides: Any) -> SegmentationSettings:
+    """GrabCut settings with small image limits (the limit tests stay cheap)."""
+    values: dict[str, Any] = {"log_json": False, "max_image_side": 2048, "max_image_pixels": 2_000_000}
+    values.update(overrides)
+    return SegmentationSettings(**values)
+
+
+def fastsam_settings(weights: Path, **overrides: Any) -> SegmentationSettings:
+    """FastSAM on the CPU with a confidence low enough for random weights to yield candidates."""
+    values: dict[str, Any] = {
+        "log_json": False,
+        "engine": "fastsam",
+        "fastsam_weights": weights,
+        "device": "cpu",
+        "fastsam_imgsz": FASTSAM_IMGSZ,
+        "fastsam_conf": 0.001,
+        "fastsam_max_det": 100,
+    }
+    values.update(overrides)
+    return SegmentationSettings(**values)
+
+
+MakeApp = Callable[..., Awaitable[tuple[Starlette, httpx.AsyncClient]]]
+
+
+async def wait_until_settled(client: httpx.AsyncClient, timeout: float = 120.0) -> dict[str, Any]:
+    """Poll ``/api/health`` until the engine is no longer loading; the last report."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report: dict[str, Any] = (await client.get("/api/health")).json()
+        if report.get("status") != "loading":
+            return report
+        if time.monotonic() > deadline:
+            raise TimeoutError("the segmentation engine did not finish loading")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def make_app() -> AsyncIterator[MakeApp]:
+    """``await make_app(settings=None, engine=None, wait=True)``: the app (lifespan entered) and an
+    HTTP client on it; with ``wait`` the engine has finished loading."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def make(
+            settings: SegmentationSettings | None = None, *, engine: Engine | None = None, wait: bool = True
+        ) -> tuple[Starlette, httpx.AsyncClient]:
+            app = create_app(settings or grabcut_settings(), engine=engine)
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=app)
+            client = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://seg"))
+            if wait:
+                await wait_until_settled(client)
+            return app, client
+
+        yield make
+
+
+@pytest.fixture
+async def http(make_app: MakeApp) -> httpx.AsyncClient:
+    """A raw HTTP client on a ready GrabCut service."""
+    _, client = await make_app()
+    return client
+
+
+@pytest.fixture
+async def sdk(make_app: MakeApp) -> AsyncIterator[AsyncClient]:
+    """The SDK's async client on a ready GrabCut service (no retries: errors surface at once)."""
+    app, _ = await make_app()
+    async with AsyncClient("http://seg", transport=httpx.ASGITransport(app=app), max_retries=0) as client:
+        yield client
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def live_url() -> Iterator[str]:
+    """A GrabCut service served by uvicorn on a free loopback port (for the sync client and the CLI)."""
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(grabcut_settings()), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    url = f"http://127.0.0.1:{port}"
+    while httpx.get(f"{url}/api/health").json().get("status") == "loading":
+        time.sleep(0.02)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def fastsam_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A FastSAM-architecture model (ultralytics' bundled ``yolov8s-seg.yaml``, one class) with
+    random weights, saved as a ``.pt`` checkpoint the way ultralytics saves its own."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("ultralytics")
+    from ultralytics.nn.tasks import SegmentationModel
+
+    torch.manual_seed(1)  # this seed gives candidates of many sizes on the test pictures
+    model = SegmentationModel("yolov8s-seg.yaml", nc=1, verbose=False)
+    path = tmp_path_factory.mktemp("fastsam") / "FastSAM-test.pt"
+    checkpoint = {
+        "model": copy.deepcopy(model).half(),
+        "train_args": {"task": "segment", "imgsz": FASTSAM_IMGSZ},
+        "date": None,
+        "version": None,
+    }
+    torch.save(checkpoint, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fastsam_engine(fastsam_weights: Path) -> Engine:
+    """The production FastSAM engine on the random-weight checkpoint, loaded once per session."""
+    from retouch.segmentation.engines.fastsam import FastSAMEngine
+
+    engine = FastSAMEngine(fastsam_settings(fastsam_weights))
+    engine.load()
+    return engine
