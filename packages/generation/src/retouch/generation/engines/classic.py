@@ -29,7 +29,11 @@ from retouch.runtime.problems import field_error
 
 __all__ = ["ClassicEngine", "create", "insert_object", "remove_object"]
 
-Float3D = NDArray[np.float32]
+
+def _writable(image: Image.Image) -> NDArray[np.uint8]:
+    # OpenCV misreads the read-only buffers np.asarray gives for PIL images (seamlessClone returns
+    # wrong pixels); a private, writable copy is always safe.
+    return np.array(image, dtype=np.uint8)
 
 
 def remove_object(
@@ -41,14 +45,14 @@ def remove_object(
     flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
     region = binary(mask).astype(np.uint8) * 255
     if max_side is None or max(image.size) <= max_side:
-        return Image.fromarray(cv2.inpaint(np.asarray(image), region, radius, flag), "RGB")
+        return Image.fromarray(cv2.inpaint(_writable(image), region, radius, flag), "RGB")
     scale = max_side / max(image.size)
     small_size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     small = image.resize(small_size, Image.Resampling.LANCZOS)
     # Grown by one working pixel so that no masked full-size pixel maps onto an unmasked small one.
     small_region = mask.resize(small_size, Image.Resampling.BOX).point(lambda v: 255 if v > 0 else 0)
     small_region = small_region.filter(ImageFilter.MaxFilter(3))
-    filled = cv2.inpaint(np.asarray(small), np.asarray(small_region), max(1, round(radius * scale)), flag)
+    filled = cv2.inpaint(_writable(small), _writable(small_region), max(1, round(radius * scale)), flag)
     upscaled = Image.fromarray(filled, "RGB").resize(image.size, Image.Resampling.BICUBIC)
     result = image.copy()
     result.paste(upscaled, mask=Image.fromarray(region, "L"))
@@ -68,21 +72,26 @@ def _shadow(size: tuple[int, int], foot: tuple[int, int, int], opacity: float) -
     return layer.filter(ImageFilter.GaussianBlur(max(1.5, half_height * 0.6)))
 
 
-def _darken(image: Image.Image, shadow: Image.Image) -> Image.Image:
+def _darken(image: Image.Image, shadow: Image.Image, spare: Image.Image) -> Image.Image:
+    """``image`` darkened by ``shadow`` (mode L) except where ``spare`` (mode L) covers it."""
     pixels = np.asarray(image).astype(np.float32)
-    factor = 1.0 - np.asarray(shadow).astype(np.float32)[..., None] / 255.0
+    strength = np.asarray(shadow).astype(np.float32) * (1.0 - np.asarray(spare).astype(np.float32) / 255.0)
+    factor = 1.0 - strength[..., None] / 255.0
     return Image.fromarray(np.clip(np.rint(pixels * factor), 0, 255).astype(np.uint8), "RGB")
 
 
-def _poisson(canvas: Image.Image, pasted: Image.Image, alpha: Image.Image) -> Image.Image | None:
-    """Poisson-blend ``pasted`` (the canvas with the object on it) into ``canvas``; ``None`` where
-    OpenCV cannot (a region touching the border)."""
+#: OpenCV's solver erodes the clone region by about five pixels; the region reaches seven past the
+#: object so that the object itself is never part of the boundary.
+_POISSON_MARGIN = 7
+
+
+def _poisson(canvas: Image.Image, source: Image.Image, alpha: Image.Image) -> Image.Image | None:
+    """Poisson-blend ``source`` (the reference, placed over the canvas) into ``canvas`` over the
+    object of ``alpha`` and a margin around it; ``None`` where OpenCV cannot (region at the border)."""
     import cv2
 
-    region = binary(alpha).astype(np.uint8)
-    # The blend region reaches a few pixels past the object, where source and destination agree,
-    # so the object's own edge (and flat colours) survive and only the surroundings are smoothed.
-    region = np.asarray(cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))), dtype=np.uint8) * 255
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * _POISSON_MARGIN + 1, 2 * _POISSON_MARGIN + 1))
+    region = np.asarray(cv2.dilate(binary(alpha).astype(np.uint8), kernel), dtype=np.uint8) * 255
     region[:2, :] = 0
     region[-2:, :] = 0
     region[:, :2] = 0
@@ -93,11 +102,11 @@ def _poisson(canvas: Image.Image, pasted: Image.Image, alpha: Image.Image) -> Im
     x, y, w, h = cv2.boundingRect(points)
     try:
         blended = cv2.seamlessClone(
-            np.asarray(pasted), np.asarray(canvas), region, (x + w // 2, y + h // 2), cv2.NORMAL_CLONE
+            _writable(source), _writable(canvas), region, (x + w // 2, y + h // 2), cv2.NORMAL_CLONE
         )
     except cv2.error:
         return None
-    return Image.fromarray(blended, "RGB")
+    return Image.fromarray(np.asarray(blended, dtype=np.uint8), "RGB")
 
 
 def insert_object(
@@ -110,10 +119,17 @@ def insert_object(
     shadow_opacity: float,
 ) -> Image.Image:
     """``image`` with the object of ``reference`` (marked by ``reference_mask``) placed in the box of
-    ``mask``: as large as fits, aspect kept, centred, standing on the box's bottom edge."""
+    ``mask``: as large as fits, aspect kept, centred, standing on the box's bottom edge.
+
+    ``blend="alpha"`` pastes the object with a feathered edge and keeps its colours exactly.
+    ``blend="poisson"`` clones it together with a margin of its reference surroundings, solving for
+    the scene's boundary: the seam disappears and the object's colours shift towards the scene's
+    light (how much depends on how the reference's backdrop differs from the target's).
+    """
     target = mask_bbox(mask)
-    if target is None:
-        raise ValueError("target mask is empty")
+    object_box = mask_bbox(reference_mask)
+    if target is None or object_box is None:
+        raise ValueError("target or reference mask is empty")
     obj = cutout(reference, reference_mask)
     left, top, right, bottom = target
     box_w, box_h = right - left, bottom - top
@@ -123,20 +139,24 @@ def insert_object(
     x = left + (box_w - size[0]) // 2
     y = bottom - size[1]
 
-    canvas = image
-    if shadow_opacity > 0:
-        canvas = _darken(image, _shadow(image.size, (x, x + size[0], bottom), shadow_opacity))
     # A one-pixel feather hides the cut-out's jagged edge.
     soft = obj.getchannel("A").filter(ImageFilter.GaussianBlur(0.8))
     alpha = Image.new("L", image.size, 0)
     alpha.paste(soft, (x, y))
-    pasted = canvas.copy()
-    pasted.paste(obj.convert("RGB"), (x, y), soft)
+    blended: Image.Image | None = None
     if blend == "poisson":
-        blended = _poisson(canvas, pasted, alpha)
-        if blended is not None:
-            return blended
-    return pasted
+        placed_size = (max(1, round(reference.width * scale)), max(1, round(reference.height * scale)))
+        placed = reference.resize(placed_size, Image.Resampling.LANCZOS)
+        source = image.copy()
+        source.paste(placed, (x - round(object_box[0] * scale), y - round(object_box[1] * scale)))
+        source.paste(obj.convert("RGB"), (x, y), soft)  # the object exactly where the alpha says
+        blended = _poisson(image, source, alpha)
+    if blended is None:
+        blended = image.copy()
+        blended.paste(obj.convert("RGB"), (x, y), soft)
+    if shadow_opacity > 0:
+        blended = _darken(blended, _shadow(image.size, (x, x + size[0], bottom), shadow_opacity), alpha)
+    return blended
 
 
 class ClassicEngine:

@@ -1,0 +1,128 @@
+"""Helpers of the generation tests: pictures, apps in-process and on a loopback port, a slow fake
+engine for cancellation. (A module of its own: test modules import it; conftest only holds fixtures.)"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import uvicorn
+from PIL import Image
+from starlette.applications import Starlette
+
+from retouch.generation.engines import Cancelled, EditResult, ProgressCallback, check_cancelled
+from retouch.generation.settings import GenerationSettings
+from retouch.generation.validation import EditJob
+from retouch.sdk import AsyncClient
+from retouch.sdk._codec import Base64Bytes
+
+
+def png(image: Image.Image) -> Base64Bytes:
+    """``image`` as PNG bytes typed for a contract field."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return Base64Bytes(buf.getvalue())
+
+
+def decode(data: bytes) -> Image.Image:
+    """A PNG from a result, loaded."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def box_mask(size: tuple[int, int], box: tuple[int, int, int, int]) -> Image.Image:
+    """A mode-L mask, white inside ``box`` (left, top, right, bottom)."""
+    mask = Image.new("L", size, 0)
+    mask.paste(255, box)
+    return mask
+
+
+def smooth_background(width: int, height: int) -> np.ndarray:
+    """A smooth, slowly varying RGB background (uint8)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    r = 70 + 90 * x / width + 10 * np.sin(y / height * np.pi)
+    g = 110 + 50 * y / height
+    b = 170 - 40 * x / width + 20 * y / height
+    return np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
+
+
+def fast_settings(**overrides: Any) -> GenerationSettings:
+    """Settings for in-process tests (plain-text logs)."""
+    return GenerationSettings(log_json=False, **overrides)
+
+
+@contextlib.asynccontextmanager
+async def serve_in_process(app: Starlette) -> AsyncIterator[AsyncClient]:
+    """An SDK client bound to ``app`` through ``httpx.ASGITransport``, with the app's lifespan run."""
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient("http://generation.test", transport=transport, max_retries=0) as client,
+    ):
+        yield client
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def serve_on_loopback(app: Starlette) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free loopback port; yield its base URL; stop it after."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+class SlowEngine:
+    """A stand-in engine with many short steps, to cancel runs in the middle (records what it saw)."""
+
+    name = "classic"
+    device = "cpu"
+
+    def __init__(self, steps: int = 400, step_s: float = 0.01) -> None:
+        self.steps = steps
+        self.step_s = step_s
+        self.started = threading.Event()
+        self.stopped_by_cancel = threading.Event()
+        self.steps_done = 0
+
+    def load(self) -> None:
+        return None
+
+    def check(self, job: EditJob) -> None:
+        return None
+
+    def edit(self, job: EditJob, on_progress: ProgressCallback, cancelled: Cancelled) -> EditResult:
+        self.started.set()
+        try:
+            for step in range(self.steps):
+                time.sleep(self.step_s)
+                self.steps_done = step + 1
+                on_progress("denoising", step + 1, self.steps)
+                check_cancelled(cancelled)
+        except BaseException:
+            self.stopped_by_cancel.set()
+            raise
+        return EditResult(image=job.image.copy())
