@@ -144,10 +144,10 @@ def deploy_float(name: str, default: float, *, minimum: float = 0.0) -> float:
     return value
 
 
-def deploy_env(names: Iterable[str], fixed: Mapping[str, str] | None = None) -> dict[str, str]:
+def deploy_env(names: Iterable[str], fixed: Mapping[str, str] | None = None) -> dict[str, str | None]:
     """Container environment: ``fixed`` values, plus each of ``names`` that is set where ``modal deploy``
     runs (so a variable exported before deploying reaches the service; unset ones are left to Secrets)."""
-    env = dict(fixed or {})
+    env: dict[str, str | None] = dict(fixed or {})
     for name in names:
         value = os.environ.get(name, "").strip()
         if value:

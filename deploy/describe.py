@@ -112,6 +112,13 @@ def load_service(service: str, *, fresh: bool = False) -> ModuleType:
     return module
 
 
+def _raw(obj: Any) -> Any:
+    """The object behind Modal's blocking/async wrapper (decorators and builders return wrappers)."""
+    from modal._utils.async_utils import synchronizer
+
+    return synchronizer._translate_in(obj)  # type: ignore[no-untyped-call]
+
+
 def _closure(func: Callable[..., Any]) -> dict[str, Any]:
     code = getattr(func, "__code__", None)
     cells = getattr(func, "__closure__", None) or ()
@@ -140,7 +147,7 @@ def _gpu(spec_gpus: Any) -> str | None:
 
 def describe_app(app: modal.App) -> list[FunctionDescription]:
     """Every function and class registered on ``app``, with the settings its decorators gave it."""
-    state = app._local_state
+    state = _raw(app)._local_state
     described = []
     for tag, function in state.functions.items():
         loader = _closure(function._load)
@@ -205,7 +212,7 @@ def _mount_files(mount: Any) -> tuple[tuple[str, str], ...]:
 def image_layers(image: Any) -> list[ImageLayer]:
     """The steps that build ``image``, base first."""
     layers: list[ImageLayer] = []
-    current = getattr(image, "_load", None) and image
+    current = _raw(image)
     while current is not None:
         loader = _closure(current._load)
         if "mount" in loader and "base_image" in loader:

@@ -166,7 +166,7 @@ def _oversized(event: RunEvent, size: int, store_image: Callable[[str, bytes], s
     aside when the contract can refer to it (``ResultEvent.image_blob``), otherwise an error."""
     if isinstance(event, ResultEvent) and store_image is not None and "image_blob" in ResultEvent.__struct_fields__:
         key = store_image(event.run_id, bytes(event.image))
-        return msgspec.structs.replace(event, image=b"", image_blob=key)  # type: ignore[call-arg]
+        return msgspec.structs.replace(event, image=b"", image_blob=key)
     return _error(event.run_id, f"a {size}-byte event exceeds the event queue's {QUEUE_ITEM_LIMIT}-byte item limit")
 
 

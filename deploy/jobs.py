@@ -28,7 +28,7 @@ app = modal.App(APP_NAMES["job_manager"])
 image = jobs_image()
 
 #: The jobs service's configuration on Modal (the rest keeps the package's defaults).
-JOBS_ENV = {
+JOBS_ENV: dict[str, str | None] = {
     "RETOUCH_JOBS_BACKEND": "modal",
     "RETOUCH_JOBS_MODAL_STORE_DICT": JOBS_STORE_DICT,
     "RETOUCH_JOBS_MODAL_BLOB_VOLUME": JOBS_BLOB_VOLUME,

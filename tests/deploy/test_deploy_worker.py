@@ -1,0 +1,171 @@
+"""The generation worker's side of the Modal progress channel, with the queue and flag as plain callables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from retouch.sdk import _codec
+from retouch.sdk.models.generation import ErrorEvent, ProgressEvent, ResultEvent, RunEvent, RunRequest
+
+
+@pytest.fixture
+def generation(load: Any) -> ModuleType:
+    module: ModuleType = load("generation")
+    return module
+
+
+def payload(run_id: str | None = "run-1") -> bytes:
+    return _codec.encode(RunRequest(prompt="", input_image=b"png", task_type="white-balance", run_id=run_id))
+
+
+def decoded(items: list[bytes]) -> list[RunEvent]:
+    return [_codec.decode(item, RunEvent) for item in items]  # type: ignore[arg-type]
+
+
+Run = Callable[[RunRequest, Callable[[RunEvent], None], Callable[[], bool]], object]
+
+
+def test_events_go_on_the_queue_in_order_ending_with_the_result(generation: ModuleType) -> None:
+    put: list[bytes] = []
+
+    def run(request: RunRequest, on_event: Callable[[RunEvent], None], cancelled: Callable[[], bool]) -> None:
+        assert request.run_id == "run-1" and request.task_type == "white-balance"
+        on_event(ProgressEvent(run_id="run-1", stage="denoising", current_step=1, total_steps=2))
+        on_event(ResultEvent(run_id="run-1", image=b"\x89PNG", width=4, height=3))
+
+    assert generation.run_request(payload(), run=run, put=put.append, cancelled=lambda: False) == "result"
+    events = decoded(put)
+    assert [type(e) for e in events] == [ProgressEvent, ResultEvent]
+    assert isinstance(events[1], ResultEvent) and events[1].image == b"\x89PNG"
+
+
+def test_a_failing_run_ends_with_one_error_event(generation: ModuleType) -> None:
+    put: list[bytes] = []
+
+    def run(request: RunRequest, on_event: Callable[[RunEvent], None], cancelled: Callable[[], bool]) -> None:
+        on_event(ProgressEvent(run_id="run-1", stage="loading_model"))
+        raise MemoryError("CUDA out of memory")
+
+    assert generation.run_request(payload(), run=run, put=put.append, cancelled=lambda: False) == "error"
+    events = decoded(put)
+    assert isinstance(events[-1], ErrorEvent) and len(events) == 2
+    assert events[-1].problem.status == 500 and "CUDA out of memory" in events[-1].problem.detail
+
+
+def test_a_run_that_ends_silently_still_ends_with_a_terminal_event(generation: ModuleType) -> None:
+    put: list[bytes] = []
+    assert generation.run_request(payload(), run=lambda *a: None, put=put.append, cancelled=lambda: False) == "error"
+    (event,) = decoded(put)
+    assert isinstance(event, ErrorEvent) and "without a result" in event.problem.detail
+
+
+def test_nothing_is_sent_after_the_terminal_event(generation: ModuleType) -> None:
+    put: list[bytes] = []
+
+    def run(request: RunRequest, on_event: Callable[[RunEvent], None], cancelled: Callable[[], bool]) -> None:
+        on_event(_cancelled())
+        on_event(ProgressEvent(run_id="run-1", stage="postprocessing"))
+        raise RuntimeError("after the end")
+
+    assert generation.run_request(payload(), run=run, put=put.append, cancelled=lambda: True) == "error"
+    assert len(put) == 1
+
+
+def _cancelled() -> ErrorEvent:
+    from retouch.sdk.models.common import Problem
+
+    return ErrorEvent(run_id="run-1", problem=Problem(status=409, title="Conflict", detail="cancelled"))
+
+
+def test_the_run_sees_the_cancel_flag(generation: ModuleType) -> None:
+    put: list[bytes] = []
+    flags = iter([False, True])
+
+    def run(request: RunRequest, on_event: Callable[[RunEvent], None], cancelled: Callable[[], bool]) -> None:
+        assert cancelled() is False
+        assert cancelled() is True
+        on_event(_cancelled())
+
+    generation.run_request(payload(), run=run, put=put.append, cancelled=lambda: next(flags))
+    (event,) = decoded(put)
+    assert isinstance(event, ErrorEvent) and event.problem.detail == "cancelled"
+
+
+def test_a_result_too_large_for_a_queue_item_with_nowhere_to_store_it_is_an_error(generation: ModuleType) -> None:
+    put: list[bytes] = []
+    big = b"x" * generation.QUEUE_ITEM_LIMIT
+
+    def run(request: RunRequest, on_event: Callable[[RunEvent], None], cancelled: Callable[[], bool]) -> None:
+        on_event(ResultEvent(run_id="run-1", image=big, width=4000, height=3000))
+
+    generation.run_request(payload(), run=run, put=put.append, cancelled=lambda: False)
+    assert all(len(item) <= generation.QUEUE_ITEM_LIMIT for item in put)
+    (event,) = decoded(put)
+    assert isinstance(event, ErrorEvent) and "item limit" in event.problem.detail
+
+
+@pytest.mark.skipif("image_blob" not in ResultEvent.__struct_fields__, reason="the contract has no image_blob yet")
+def test_a_large_result_is_stored_aside_when_the_contract_can_refer_to_it(generation: ModuleType) -> None:
+    put: list[bytes] = []
+    stored: dict[str, bytes] = {}
+    big = b"x" * generation.QUEUE_ITEM_LIMIT
+
+    def store(run_id: str, png: bytes) -> str:
+        stored[run_id] = png
+        return f"runs/{run_id}/result.png"
+
+    def run(request: RunRequest, on_event: Callable[[RunEvent], None], cancelled: Callable[[], bool]) -> None:
+        on_event(ResultEvent(run_id="run-1", image=big, width=4000, height=3000))
+
+    assert (
+        generation.run_request(payload(), run=run, put=put.append, cancelled=lambda: False, store_image=store)
+        == "result"
+    )
+    (event,) = decoded(put)
+    assert isinstance(event, ResultEvent) and event.image == b""
+    assert stored["run-1"] == big and event.image_blob == "runs/run-1/result.png"  # type: ignore[attr-defined]
+
+
+def test_a_payload_without_run_id_is_refused(generation: ModuleType) -> None:
+    with pytest.raises(ValueError, match="run_id"):
+        generation.run_request(payload(None), run=lambda *a: None, put=lambda data: None, cancelled=lambda: False)
+
+
+def test_the_cancel_flag_is_read_at_most_every_interval_and_sticks(generation: ModuleType) -> None:
+    reads: list[int] = []
+    answers = iter([False, True])
+
+    def read() -> bool:
+        reads.append(1)
+        return next(answers)
+
+    flag = generation.CancelFlag(read, interval=3600)
+    assert flag() is False
+    assert flag() is False  # within the interval: not read again
+    assert len(reads) == 1
+    eager = generation.CancelFlag(read, interval=0)
+    assert eager() is True
+    assert eager() is True and len(reads) == 2  # once set, never read again
+
+
+@pytest.mark.skipif("image_blob" in ResultEvent.__struct_fields__, reason="the contract can refer to stored images")
+def test_without_a_way_to_refer_to_a_stored_image_a_large_result_is_not_stored(generation: ModuleType) -> None:
+    put: list[bytes] = []
+    stored: list[str] = []
+
+    def run(request: RunRequest, on_event: Callable[[RunEvent], None], cancelled: Callable[[], bool]) -> None:
+        on_event(ResultEvent(run_id="run-1", image=b"x" * generation.QUEUE_ITEM_LIMIT, width=1, height=1))
+
+    def store(run_id: str, png: bytes) -> str:
+        stored.append(run_id)
+        return "unused"
+
+    assert (
+        generation.run_request(payload(), run=run, put=put.append, cancelled=lambda: False, store_image=store)
+        == "error"
+    )
+    assert stored == []
