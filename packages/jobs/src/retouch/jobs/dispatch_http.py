@@ -41,11 +41,13 @@ class HttpDispatcher:
 
     async def run(self, request: RunRequest, on_event: EventHandler) -> None:
         """Stream ``request`` through ``POST /api/generation/run``; see :class:`Dispatcher`."""
+        heard = False
         try:
             async with contextlib.aclosing(
                 self._client.generation.stream(request, timeout=self._run_timeout)
             ) as events:
                 async for event in events:
+                    heard = True
                     await on_event(event)
                     if isinstance(event, ResultEvent | ErrorEvent):
                         return
@@ -56,6 +58,8 @@ class HttpDispatcher:
                 f"the generation service refused the run ({exc.status_code}): {exc.detail}", exc.status_code
             ) from exc
         except (APIError, httpx.HTTPError) as exc:
+            if not heard and isinstance(exc.__cause__ or exc, httpx.ConnectError):
+                raise DispatchError(f"the generation service is unreachable: {exc}", 503) from exc
             raise DispatchError(f"generation worker lost: {exc or type(exc).__name__}") from exc
         raise DispatchError("generation worker lost: its event stream ended without a result")
 

@@ -104,4 +104,4 @@ class JobsSettings(ServiceSettings, kw_only=True):
     @property
     def jobs_dir(self) -> Path:
         """Where the SQLite database and the result blobs live."""
-        return self.data_dir / "jobs"
+        return Path(self.data_dir) / "jobs"
