@@ -211,15 +211,17 @@ class QwenService:
     @modal.enter(snap=True)
     def import_libraries(self) -> None:
         """Captured in the memory snapshot: the heavy imports (no GPU is attached yet)."""
-        import diffusers  # noqa: F401
         import torch  # noqa: F401
-        import transformers  # noqa: F401
+        from diffusers import QwenImageEditPlusPipeline  # noqa: F401
 
+        import retouch.generation.app
         import retouch.generation.engines.qwen  # noqa: F401
 
     @modal.enter(snap=False)
     def load(self) -> None:
-        """Configure the adapters present in the volume and load the model onto the GPU."""
+        """Configure the adapters present in the volume, build the service, and start loading the
+        model onto the GPU. Loading runs in the background: health says ``loading`` and a run that
+        arrives meanwhile reports ``loading_model`` every few seconds until the model is ready."""
         os.environ.setdefault("RETOUCH_QWEN_LORAS", lora_setting(Path(LORA_DIR)))
         if not Path(QWEN_MODEL_DIR, "model_index.json").is_file():
             print(
@@ -228,6 +230,9 @@ class QwenService:
         from retouch.generation.app import create_app
 
         self.web_app = create_app()
+        # The HTTP API and spawned runs share this runner, hence one model on the GPU.
+        self.runner = self.web_app.state.runner
+        self.runner.ensure_loading()
 
     @modal.asgi_app(label=LABELS["generation"], requires_proxy_auth=proxy_auth_enabled())
     def serve(self) -> object:
@@ -237,19 +242,33 @@ class QwenService:
     @modal.method()
     def run(self, payload: bytes) -> str:
         """A spawned run (see :func:`run_request`); returns the terminal event's type."""
-        from retouch.generation.runner import run
-
-        request_id = _codec.decode(payload, RunRequest).run_id or ""
+        run_id = _codec.decode(payload, RunRequest).run_id or ""
         try:
             return run_request(
                 payload,
-                run=run,
-                put=lambda data: events_queue.put(data, partition=request_id, partition_ttl=EVENTS_TTL_S),
-                cancelled=CancelFlag(lambda: cancel_flags.get(request_id, False)),
+                run=runner_run(self.runner),
+                put=lambda data: events_queue.put(data, partition=run_id, partition_ttl=EVENTS_TTL_S),
+                cancelled=CancelFlag(lambda: cancel_flags.get(run_id, False)),
                 store_image=_store_result,
             )
         finally:
-            cancel_flags.pop(request_id, None)
+            cancel_flags.pop(run_id, None)
+
+
+def runner_run(runner: Any) -> Callable[[RunRequest, Callable[[RunEvent], None], Callable[[], bool]], None]:
+    """Adapt a ``retouch.generation.Runner`` to :func:`run_request`: validation errors, failures and
+    cancellation become the package's own terminal ``ErrorEvent`` (409 ``cancelled`` included)."""
+    from retouch.generation.runner import error_event
+
+    def run(request: RunRequest, on_event: Callable[[RunEvent], None], cancelled: Callable[[], bool]) -> None:
+        try:
+            job = runner.prepare(request)
+        except Exception as exc:
+            on_event(error_event(request.run_id or "", exc))
+            return
+        runner.report(job, on_event, cancelled)
+
+    return run
 
 
 @app.function(image=trampoline_image(), cpu=0.25, memory=256, timeout=RUN_TIMEOUT_S + 120, name=MODAL_WORKER_FUNCTION)

@@ -35,6 +35,10 @@ JOBS_ENV: dict[str, str | None] = {
     # Never more runs in flight than generation containers may exist: the rest wait in the job
     # queue, with a true queue position, instead of in Modal's input queue.
     "RETOUCH_JOBS_MAX_RUNNING": str(generation_max_containers()),
+    # A run's first event can come only after a GPU container started (scaled from zero); the
+    # package default (120 s) would call a cold start a lost worker. A container lost mid-run is
+    # reported at once by the generation worker anyway.
+    "RETOUCH_JOBS_WATCHDOG_SECONDS": str(deploy_int("RETOUCH_JOBS_WATCHDOG_S", 600, minimum=30)),
 }
 
 

@@ -136,6 +136,8 @@ def test_jobs_env_selects_the_modal_seams_and_names_the_dict_and_volume(apps: di
     assert settings.modal_blob_volume == "retouch-job-blobs"
     # Never more runs in flight than generation containers may exist.
     assert settings.max_running == web(apps, "generation").max_containers
+    # A GPU cold start must not look like a lost worker.
+    assert settings.watchdog_seconds >= 300
     # The scheduled expiry runs with the same configuration.
     expire = apps["job_manager"]["expire_jobs"]
     assert expire.schedule is not None and expire.schedule.startswith("Period(")

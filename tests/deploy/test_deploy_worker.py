@@ -169,3 +169,60 @@ def test_without_a_way_to_refer_to_a_stored_image_a_large_result_is_not_stored(g
         == "error"
     )
     assert stored == []
+
+
+# -- The worker around the generation package's real runner (classic engine: CPU, no weights).
+
+
+@pytest.fixture(scope="module")
+def runner() -> Any:
+    from retouch.generation.runner import Runner
+    from retouch.generation.settings import GenerationSettings
+
+    classic = Runner(GenerationSettings(engine="classic"))
+    classic.load()
+    return classic
+
+
+def picture_payload(task: str = "white-balance", run_id: str = "run-7") -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (24, 16), (200, 150, 110)).save(buffer, "PNG")
+    request = RunRequest(prompt="", input_image=buffer.getvalue(), task_type=task, run_id=run_id)  # type: ignore[arg-type]
+    return _codec.encode(request)
+
+
+def test_a_real_run_streams_progress_then_a_png_of_the_inputs_size(generation: ModuleType, runner: Any) -> None:
+    put: list[bytes] = []
+    outcome = generation.run_request(
+        picture_payload(), run=generation.runner_run(runner), put=put.append, cancelled=lambda: False
+    )
+    assert outcome == "result"
+    events = decoded(put)
+    assert all(isinstance(e, ProgressEvent) for e in events[:-1]) and len(events) > 1
+    result = events[-1]
+    assert isinstance(result, ResultEvent) and result.run_id == "run-7"
+    assert (result.width, result.height) == (24, 16) and bytes(result.image).startswith(b"\x89PNG")
+
+
+def test_a_cancelled_real_run_ends_with_the_packages_409(generation: ModuleType, runner: Any) -> None:
+    put: list[bytes] = []
+    outcome = generation.run_request(
+        picture_payload(), run=generation.runner_run(runner), put=put.append, cancelled=lambda: True
+    )
+    assert outcome == "error"
+    event = decoded(put)[-1]
+    assert isinstance(event, ErrorEvent) and (event.problem.status, event.problem.detail) == (409, "cancelled")
+
+
+def test_an_invalid_real_request_ends_with_a_4xx_before_any_model_work(generation: ModuleType, runner: Any) -> None:
+    put: list[bytes] = []
+    outcome = generation.run_request(
+        picture_payload(task="removal"), run=generation.runner_run(runner), put=put.append, cancelled=lambda: False
+    )
+    assert outcome == "error"
+    (event,) = decoded(put)  # no progress: refused up front
+    assert isinstance(event, ErrorEvent) and 400 <= event.problem.status < 500
