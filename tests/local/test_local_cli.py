@@ -203,3 +203,42 @@ def test_pid_helper_sees_live_and_dead_processes() -> None:
         proc.kill()
         proc.wait()
     assert not pid_alive(proc.pid)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_ctrl_c_during_start_up_stops_what_started(tmp_path: Path, serve: list[Running]) -> None:
+    running = _start(
+        serve,
+        tmp_path,
+        "--port",
+        "0",
+        "--only",
+        "alpha,sick",
+        "--service",
+        "alpha=fake_services:create_app",
+        "--service",
+        "sick=fake_services:create_unhealthy_app",
+        "--gateway",
+        "fake_services:create_app",
+    )
+    # The never-ready service keeps the stack starting; interrupt once both children run.
+    running.read_until("sick         | ", timeout=60)
+    children = _children(running.proc.pid)
+    assert len(children) == 2
+    running.pids = {str(pid): pid for pid in children}
+    os.killpg(running.proc.pid, signal.SIGINT)
+    code, err = running.finish()
+    assert code == 0, err
+    assert "interrupted during start-up" in err
+    assert wait_dead(children) == []
