@@ -100,7 +100,7 @@ def test_sigkill_with_jobs_queued_and_running_loses_nothing(jobs_process: JobsPr
 
     again = httpx.post(
         f"{url}/api/generate/async",
-        json=json.loads(_body("steps=30 delay=0.05")),
+        json=body("steps=30 delay=0.05"),
         headers={"Idempotency-Key": "long-key"},
     )
     assert again.json()["task_id"] == long, "idempotency keys survive the restart"
