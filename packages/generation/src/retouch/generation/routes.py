@@ -41,9 +41,10 @@ class EventStream(Response):
     media_type = NDJSON
 
     def __init__(self, events: asyncio.Queue[RunEvent | None], cancel: threading.Event) -> None:
-        super().__init__(
-            status_code=200, media_type=NDJSON, headers={"cache-control": "no-store", "x-accel-buffering": "no"}
-        )
+        # Response.__init__ would render an empty body and announce Content-Length: 0.
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"cache-control": "no-store", "x-accel-buffering": "no"})
         self.events = events
         self.cancel = cancel
 

@@ -158,12 +158,17 @@ class Runner:
                 )
             )
 
-        self._wait(lambda: self._slots.acquire(timeout=_POLL_S), "queued", emit, cancelled)
+        self._wait(
+            lambda wait: self._slots.acquire(timeout=wait) if wait else self._slots.acquire(False),
+            "queued",
+            emit,
+            cancelled,
+        )
         try:
             timings["queued_s"] = time.perf_counter() - started
             if not self._ready.is_set():
                 self.ensure_loading()
-                self._wait(lambda: self._ready.wait(_POLL_S), "loading_model", emit, cancelled)
+                self._wait(lambda wait: self._ready.wait(wait), "loading_model", emit, cancelled)
             timings["load_wait_s"] = time.perf_counter() - started - timings["queued_s"]
             if self.state == "failed":
                 raise ProblemError(503, f"the model failed to load: {self.error}")
@@ -197,13 +202,14 @@ class Runner:
         )
 
     @staticmethod
-    def _wait(done: Callable[[], bool], stage: Stage, emit: Callable[[Stage], None], cancelled: Cancelled) -> None:
-        """Poll ``done`` until it holds, saying ``stage`` now and then; stop if cancelled."""
-        if done():
+    def _wait(done: Callable[[float], bool], stage: Stage, emit: Callable[[Stage], None], cancelled: Cancelled) -> None:
+        """Until ``done(seconds)`` (which may block that long) holds, say ``stage`` now and then;
+        stop if cancelled. A first, non-blocking ``done(0)`` decides whether there is a wait."""
+        if done(0):
             return
         emit(stage)
         last = time.monotonic()
-        while not done():
+        while not done(_POLL_S):
             check_cancelled(cancelled)
             if time.monotonic() - last >= _KEEPALIVE_S:
                 emit(stage)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,11 @@ class QwenEngine:
         pipe = pipeline_class.from_pretrained(str(self.settings.qwen_model_dir), **{dtype_arg: dtype})
         pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
-        for task, path in self.adapters.items():
-            pipe.load_lora_weights(path, adapter_name=task)
+        with warnings.catch_warnings():
+            # peft warns on every adapter after the first; several adapters are the point here.
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`", category=UserWarning)
+            for task, path in self.adapters.items():
+                pipe.load_lora_weights(path, adapter_name=task)
         self._guidance_distilled = bool(pipe.transformer.config.guidance_embeds)
         self.device = device
         self._pipe = pipe
