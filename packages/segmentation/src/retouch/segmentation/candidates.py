@@ -6,7 +6,7 @@ bit a pixel. Each click then only picks masks:
 - an include point picks the most confident mask containing it (preferring masks that contain no
   exclude point; with a box, the one that fits the box best);
 - a box alone picks the mask with the highest IoU with the box, and clips the result to it;
-- a brush stroke picks masks greedily while they raise the IoU of their union with the stroke;
+- a brush stroke picks the masks most painted over, while they raise the IoU of their union with it;
 - an exclude point removes the most confident mask under it that contains no include point;
 - ``auto_detect`` prefers a confident, central mask of moderate size.
 
@@ -54,7 +54,7 @@ class Candidates:
         masks = masks.astype(bool, copy=False)
         count, mask_height, mask_width = masks.shape
         packed = np.packbits(masks, axis=-1) if count else np.zeros((0, mask_height, (mask_width + 7) // 8), np.uint8)
-        areas = masks.reshape(count, -1).sum(axis=1).astype(np.int64)
+        areas = masks.sum(axis=(1, 2)).astype(np.int64)
         boxes = np.zeros((count, 4), np.int64)
         rows, cols = np.asarray(masks.any(axis=2)), np.asarray(masks.any(axis=1))
         for i in np.flatnonzero(areas):
@@ -116,7 +116,7 @@ class Candidates:
     def box_iou(self, box: tuple[int, int, int, int]) -> np.ndarray:
         """``(N,)`` IoU of each mask with a picture box."""
         x0, y0, x1, y1 = self.to_mask_box(box)
-        inside = self.region(x0, y0, x1, y1).reshape(len(self), -1).sum(axis=1)
+        inside = self.region(x0, y0, x1, y1).sum(axis=(1, 2))
         union = (x1 - x0) * (y1 - y0) + self.areas - inside
         return np.where(union > 0, inside / np.maximum(union, 1), 0.0)
 
@@ -129,7 +129,7 @@ class Candidates:
             return np.zeros(len(self), np.int64)
         window = (slice(None), slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
         shared = self.packed[window] & packed[window[1:]]
-        counts: np.ndarray = _POPCOUNT[shared].reshape(len(self), -1).sum(axis=1).astype(np.int64)
+        counts: np.ndarray = _POPCOUNT[shared].sum(axis=(1, 2)).astype(np.int64)
         return counts
 
 
@@ -215,28 +215,29 @@ def _stroke_at(candidates: Candidates, stroke: np.ndarray) -> np.ndarray:
 
 
 def _cover_stroke(candidates: Candidates, stroke: np.ndarray, allowed: np.ndarray) -> set[int]:
-    """Masks picked greedily while each raises the IoU of their union with the stroke."""
+    """Masks that together fit the stroke: tried from the most painted-over (the largest share of the
+    mask under the stroke) down, each kept only if it raises the IoU of the union with the stroke."""
     stroke_area = int(np.count_nonzero(stroke))
     if stroke_area == 0:
         return set()
+    shared = candidates.overlap(stroke)
+    precision = shared / np.maximum(candidates.areas, 1)
+    order = [int(i) for i in np.lexsort((-candidates.areas, -precision)) if shared[i] > 0 and allowed[i]]
     chosen: set[int] = set()
     union = np.zeros_like(stroke)
+    union_area = covered = 0
     best_iou = 0.0
-    for _ in range(_MAX_STROKE_MASKS):
-        uncovered = stroke & ~union
-        gain = candidates.overlap(uncovered)
-        # IoU with the stroke of the union grown by each mask: (shared + gain) / |(union | mask) | stroke|.
-        union_area = int(np.count_nonzero(union))
-        shared = int(np.count_nonzero(union & stroke))
-        extra = np.maximum(candidates.areas - candidates.overlap(union), 0)
-        iou = (shared + gain) / np.maximum(stroke_area + union_area + extra - shared - gain, 1)
-        iou = np.where(allowed & (gain > 0), iou, -1.0)
-        index = int(np.argmax(iou))
-        if iou[index] <= best_iou:
-            break
-        chosen.add(index)
-        union |= candidates.mask(index)
-        best_iou = float(iou[index])
+    for index in order:
+        mask = candidates.mask(index)
+        new_area = union_area + int(np.count_nonzero(mask & ~union))
+        new_covered = covered + int(np.count_nonzero(mask & stroke & ~union))
+        iou = new_covered / (new_area + stroke_area - new_covered)
+        if iou > best_iou:
+            chosen.add(index)
+            union |= mask
+            union_area, covered, best_iou = new_area, new_covered, iou
+            if len(chosen) == _MAX_STROKE_MASKS:
+                break
     return chosen
 
 
