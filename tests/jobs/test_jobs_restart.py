@@ -15,6 +15,7 @@ import httpx
 import pytest
 from jobs_helpers import (
     ServerThread,
+    body,
     fake_runs,
     free_port,
     read_sse,
