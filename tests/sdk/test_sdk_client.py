@@ -22,7 +22,7 @@ from retouch.sdk import (
 )
 from retouch.sdk._base import DEFAULT_URL, RequestSpec
 from retouch.sdk.images import save_image, to_base64_bytes, to_bytes
-from retouch.sdk.models.common import Health, SystemHealth
+from retouch.sdk.models.common import FieldError, Health, SystemHealth
 
 HEALTH = {"status": "healthy", "service": "gateway", "version": "9.9"}
 
@@ -173,10 +173,10 @@ def test_connection_and_timeout_errors_are_translated() -> None:
 def test_send_encodes_struct_bodies_and_returns_raw_bytes_without_cast() -> None:
     server = Recorder({"/api/raw": httpx.Response(200, content=b"\x89PNG")})
     with Client(transport=httpx.MockTransport(server)) as client:
-        body = Health(service="s", version="1")
+        body = FieldError(field="f", message="m")
         assert client._send(RequestSpec("POST", "/api/raw", body=body, params={"format": "png"})) == b"\x89PNG"
     assert server.last.headers["content-type"] == "application/json"
-    assert server.last.content == b'{"service":"s","version":"1"}'
+    assert server.last.content == b'{"field":"f","message":"m"}'
     assert server.last.url.params["format"] == "png"
 
 
