@@ -93,7 +93,9 @@ def load_settings(cls: type[S], environ: Mapping[str, str] | None = None, **over
             continue
         raw = env[var]
         try:
-            values[field.name] = msgspec.convert(_parse(raw, hints[field.name]), hints[field.name], strict=False, dec_hook=_dec_hook)
+            values[field.name] = msgspec.convert(
+                _parse(raw, hints[field.name]), hints[field.name], strict=False, dec_hook=_dec_hook
+            )
         except msgspec.ValidationError as exc:
             raise SettingsError(f"{var}={raw!r} is not valid: {exc}") from None
     try:
