@@ -41,9 +41,11 @@ __all__ = [
     "generation_max_containers",
     "hf_secrets",
     "jobs_blob_volume",
+    "min_containers",
     "models_volume",
     "proxy_auth_enabled",
     "proxy_auth_secret",
+    "scale_to_zero_services",
     "service_token_secret",
     "service_url",
 ]
@@ -71,7 +73,7 @@ LABELS: dict[str, str] = {
     "image_utils": "image-utils",
 }
 
-#: Services whose containers scale to zero: the gateway reports them ``idle`` instead of waking them.
+#: Services whose containers scale to zero unless ``RETOUCH_<SERVICE>_MIN_CONTAINERS`` keeps some warm.
 SCALE_TO_ZERO_SERVICES: tuple[str, ...] = ("generation", "segmentation", "image_utils")
 
 # -- Secrets. Each is created once with ``modal secret create`` (see deploy/README.md).
@@ -172,6 +174,18 @@ def generation_max_containers() -> int:
     """Most generation (GPU) containers at once: a cost ceiling, and the jobs service's limit of runs
     in flight (``RETOUCH_GENERATION_MAX_CONTAINERS`` when deploying either app)."""
     return deploy_int("RETOUCH_GENERATION_MAX_CONTAINERS", 2, minimum=1)
+
+
+def min_containers(service: str) -> int:
+    """Warm containers of a scale-to-zero service: 0 unless ``RETOUCH_<SERVICE>_MIN_CONTAINERS`` says
+    otherwise (latency over cost, as the seed suggests for a critical service)."""
+    return deploy_int(f"RETOUCH_{service.upper()}_MIN_CONTAINERS", 0, minimum=0)
+
+
+def scale_to_zero_services() -> list[str]:
+    """The services that may be asleep, which the gateway reports ``idle`` instead of waking them
+    (deploy the gateway with the same ``RETOUCH_<SERVICE>_MIN_CONTAINERS`` as the services)."""
+    return [service for service in SCALE_TO_ZERO_SERVICES if not min_containers(service)]
 
 
 def service_token_secret() -> modal.Secret:

@@ -24,12 +24,12 @@ from _common import (
     PROXY_KEY_VAR,
     PROXY_SECRET_VAR,
     REPO_ROOT,
-    SCALE_TO_ZERO_SERVICES,
     deploy_env,
     deploy_int,
     gateway_secret,
     proxy_auth_enabled,
     proxy_auth_secret,
+    scale_to_zero_services,
     service_token_secret,
 )
 from images import gateway_image
@@ -84,7 +84,7 @@ if proxy_auth_enabled():
     secrets=secrets,
     env=deploy_env(
         SERVICE_URL_VARS.values(),
-        fixed={"RETOUCH_SCALE_TO_ZERO": ",".join(SCALE_TO_ZERO_SERVICES), "RETOUCH_WEB_DIR": WEB_DIR},
+        fixed={"RETOUCH_SCALE_TO_ZERO": ",".join(scale_to_zero_services()), "RETOUCH_WEB_DIR": WEB_DIR},
     ),
 )
 @modal.concurrent(max_inputs=500, target_inputs=200)

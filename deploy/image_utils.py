@@ -8,7 +8,7 @@ the service token and, where enabled, Modal proxy auth.
 from __future__ import annotations
 
 import modal
-from _common import APP_NAMES, LABELS, deploy_int, proxy_auth_enabled, service_token_secret
+from _common import APP_NAMES, LABELS, deploy_int, min_containers, proxy_auth_enabled, service_token_secret
 from images import image_utils_image
 
 #: CPU cores a container gets; the service sizes its thread pool to match.
@@ -21,6 +21,7 @@ app = modal.App(APP_NAMES["image_utils"])
     image=image_utils_image(),
     cpu=float(CPU_CORES),
     memory=2048,
+    min_containers=min_containers("image_utils"),
     max_containers=deploy_int("RETOUCH_IMAGE_UTILS_MAX_CONTAINERS", 8, minimum=1),
     scaledown_window=120,
     timeout=300,

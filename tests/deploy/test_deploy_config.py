@@ -34,6 +34,16 @@ def test_generation_container_ceiling_also_bounds_the_jobs_in_flight(
     assert web_item(describe, load("job_manager")).env["RETOUCH_JOBS_MAX_RUNNING"] == "5"
 
 
+def test_a_service_kept_warm_is_no_longer_reported_idle_by_the_gateway(
+    load: Any, describe: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RETOUCH_SEGMENTATION_MIN_CONTAINERS", "1")
+    assert web_item(describe, load("segmentation")).min_containers == 1
+    assert web_item(describe, load("image_utils")).min_containers == 0
+    env = web_item(describe, load("gateway")).env
+    assert env["RETOUCH_SCALE_TO_ZERO"] == "generation,image_utils"
+
+
 def test_proxy_auth_can_be_turned_off_everywhere_at_once(
     load: Any, describe: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -174,3 +184,19 @@ def test_the_service_configures_exactly_the_adapters_present(load: Any, tmp_path
     assert generation.lora_setting(tmp_path) == (
         f"removal={tmp_path / 'removal.safetensors'},white-balance={tmp_path / 'white-balance.safetensors'}"
     )
+
+
+def _gateway_takes_upstream_headers() -> bool:
+    from retouch.gateway.settings import GatewaySettings
+
+    return "upstream_headers" in GatewaySettings.__struct_fields__
+
+
+@pytest.mark.skipif(not _gateway_takes_upstream_headers(), reason="the gateway has no upstream_headers setting yet")
+def test_the_gateway_accepts_the_proxy_headers_the_deployment_gives_it(load: Any) -> None:
+    from retouch.gateway.settings import GatewaySettings
+    from retouch.runtime.settings import load_settings
+
+    environ = load("gateway").upstream_environment({"RETOUCH_PROXY_KEY": "wk-1", "RETOUCH_PROXY_SECRET": "ws-2"}, None)
+    settings = load_settings(GatewaySettings, environ=environ)
+    assert settings.upstream_headers == {"Modal-Key": "wk-1", "Modal-Secret": "ws-2"}  # type: ignore[attr-defined]
