@@ -88,12 +88,28 @@ def open_editor(browser: Browser, request: pytest.FixtureRequest) -> Iterator[An
         return editor
 
     yield opener
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
     errors = []
     for editor in pages:
+        if failed:
+            # What the page showed when the test failed, and what it said.
+            editor.shot("failure")
+            print(f"{editor.name}: status={editor.page.inner_text('#status-text')!r} error={editor.error_text()!r}")
+            print(f"job: {editor.page.inner_text('#job-status')!r}")
+            for name, proc in (editor.stack.processes if editor.stack else {}).items():
+                print(f"--- {name}:", *proc.tail()[-12:], sep="\n  ")
         errors.extend(editor.unexpected_console_errors())
         editor.close()
     if errors:
         pytest.fail("console errors on the page:\n" + "\n".join(errors))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item, so fixtures can tell that the test failed."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
 
 
 @pytest.fixture

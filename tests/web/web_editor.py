@@ -83,16 +83,27 @@ MASK_STATS_JS = """([id, e]) => {
            coverage: inObj ? inObjMasked / inObj : 0, spill: out ? outMasked / out : 0 };
 }"""
 
-RESULT_DIFF_JS = """() => {
+RESULT_DIFF_JS = """(band) => {
   const get = (id) => { const c = document.getElementById(id);
     return c.getContext('2d').getImageData(0, 0, c.width, c.height).data; };
   const before = get('before-canvas'), after = get('after-canvas'), mask = get('mask-canvas');
+  const w = document.getElementById('after-canvas').width, h = document.getElementById('after-canvas').height;
   if (before.length !== after.length || mask.length !== after.length) return { sizeMismatch: true };
+  // Pixels within `band` (Chebyshev distance) of the mask may be blended; beyond it nothing may change.
+  const near = new Uint8Array(w * h);
+  for (let i = 0; i < w * h; i++) near[i] = mask[i * 4 + 3] > 0 ? 1 : 0;
+  const rows = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    let v = 0; for (let k = Math.max(0, x - band); k <= Math.min(w - 1, x + band) && !v; k++) v = near[y * w + k];
+    rows[y * w + x] = v; }
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    let v = 0; for (let k = Math.max(0, y - band); k <= Math.min(h - 1, y + band) && !v; k++) v = rows[k * w + x];
+    near[y * w + x] = v; }
   let inside = 0, insideChanged = 0, insideSum = 0, outside = 0, outsideChanged = 0;
-  for (let i = 0; i < after.length; i += 4) {
+  for (let p = 0, i = 0; p < w * h; p++, i += 4) {
     const d = Math.abs(before[i] - after[i]) + Math.abs(before[i + 1] - after[i + 1]) + Math.abs(before[i + 2] - after[i + 2]);
     if (mask[i + 3] > 127) { inside++; insideSum += d; if (d > 0) insideChanged++; }
-    else if (mask[i + 3] === 0) { outside++; if (d > 0) outsideChanged++; }
+    else if (!near[p]) { outside++; if (d > 0) outsideChanged++; }
   }
   return { inside, insideChanged, meanInside: inside ? insideSum / inside / 3 : 0, outside, outsideChanged };
 }"""
@@ -116,6 +127,7 @@ class EditorPage:
         self.name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
         self.console_errors: list[str] = []
         self.allowed: list[re.Pattern[str]] = []
+        self.stack: Stack | None = None
         page.on("console", self._on_console)
         page.on("pageerror", self._on_page_error)
 
@@ -128,6 +140,7 @@ class EditorPage:
             context.add_init_script(f"window.localStorage.setItem('retouch.apiKey', {json.dumps(api_key)});")
         page = context.new_page()
         editor = cls(context, page, test_name)
+        editor.stack = stack
         url = stack.web_url
         assert url, "the stack serves no web editor"
         page.goto(f"{url}?status_interval=1000{query}")
@@ -207,8 +220,11 @@ class EditorPage:
         stats: dict[str, Any] = self.page.evaluate(MASK_STATS_JS, [canvas, scene.ellipse() if scene else None])
         return stats
 
-    def result_diff(self) -> dict[str, Any]:
-        diff: dict[str, Any] = self.page.evaluate(RESULT_DIFF_JS)
+    def result_diff(self, band: int = 16) -> dict[str, Any]:
+        """How the result differs from its input inside the mask, and beyond ``band`` pixels of
+        it (the generation service blends a narrow band around the mask; the rest must be
+        bit-identical)."""
+        diff: dict[str, Any] = self.page.evaluate(RESULT_DIFF_JS, band)
         return diff
 
     def canvases_equal(self, a: str, b: str) -> bool:
@@ -218,7 +234,15 @@ class EditorPage:
         self.page.click("#run")
 
     def wait_job(self, status: str, timeout: float = 120_000) -> None:
-        self.page.wait_for_selector(f"#progress[data-status='{status}']", state="attached", timeout=timeout)
+        """Wait until the job ends (or reaches ``status``); fail with the page's words if it ended otherwise."""
+        self.page.wait_for_function(
+            """(want) => { const s = document.getElementById('progress').dataset.status;
+                 return s === want || ['succeeded', 'failed', 'cancelled'].includes(s); }""",
+            arg=status,
+            timeout=timeout,
+        )
+        got = self.job_status()
+        assert got == status, f"the job ended {got}: {self.page.inner_text('#job-status')!r}; error: {self.error_text()!r}"
 
     def job_status(self) -> str:
         return str(self.page.get_attribute("#progress", "data-status"))

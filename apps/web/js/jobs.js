@@ -61,6 +61,8 @@ export class JobRunner {
     this.cancelRequested = false;
     /** Called with the job state on every change: {status, stage, progress, current_step, ...}. */
     this.onUpdate = null;
+    /** Called when a cancel asked for before the job had an id could not be sent. */
+    this.onCancelError = null;
   }
 
   get running() {
@@ -93,7 +95,7 @@ export class JobRunner {
       if (!this.taskId) throw new Error("The server accepted the job but gave it no id.");
       let state = { task_id: this.taskId, status: submitted.status || "queued", queue_position: submitted.queue_position };
       this.emit(state);
-      if (this.cancelRequested) this.sendCancel();
+      if (this.cancelRequested) this.sendCancel().catch((err) => this.onCancelError?.(err));
       state = await this.follow(state, signal);
       let result = null;
       if (state.status === "succeeded") {
@@ -127,8 +129,8 @@ export class JobRunner {
         const headers = { Accept: "text/event-stream" };
         if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
         const response = await this.api.fetch(`/api/generate/stream/${id}`, { headers, signal: attempt.signal, timeout: 0 });
-        failures = 0;
         for await (const event of readEvents(response.body, activity)) {
+          failures = 0;
           if (event.id !== null) lastEventId = event.id;
           state = foldEvent(state, event);
           this.emit(state);
@@ -143,17 +145,21 @@ export class JobRunner {
         signal.removeEventListener("abort", abort);
       }
       if (signal.aborted) break;
+      // The stream ended before the job did: resume it from the last event seen. When that
+      // keeps failing, the status route says whether the job ended meanwhile.
       failures += 1;
       this.emit({ ...state, reconnecting: true });
-      try {
-        const status = await this.api.json(`/api/generate/status/${id}`, { timeout: 10000, signal });
-        state = { ...state, ...status, reconnecting: false };
-        this.emit(state);
-        if (TERMINAL.has(state.status)) return state;
-      } catch (err) {
-        if (err instanceof ApiError && err.status === 404) throw err;
+      if (failures > 1) {
+        try {
+          const status = await this.api.json(`/api/generate/status/${id}`, { timeout: 10000, signal });
+          state = { ...state, ...status, reconnecting: false };
+          this.emit(state);
+          if (TERMINAL.has(state.status)) return state;
+        } catch (err) {
+          if (err instanceof ApiError && err.status === 404) throw err;
+        }
       }
-      await sleep(Math.min(8000, 500 * 2 ** Math.min(failures, MAX_STREAM_RETRIES)), signal);
+      await sleep(Math.min(8000, 250 * 2 ** Math.min(failures, MAX_STREAM_RETRIES)), signal);
     }
     throw new ApiError("Stopped following the job.", { kind: "aborted" });
   }

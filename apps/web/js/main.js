@@ -155,6 +155,11 @@ $("mask-visible").addEventListener("change", () => {
   $("mask-canvas").style.visibility = $("mask-visible").checked ? "visible" : "hidden";
 });
 
+$("mask-colour").addEventListener("input", () => {
+  const hex = $("mask-colour").value;
+  editor.mask.setTint([1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)));
+});
+
 function syncEditorControls() {
   const editing = view === "edit";
   for (const button of toolButtons) button.setAttribute("aria-pressed", String(button.dataset.tool === editor.tool));
@@ -372,6 +377,7 @@ const progress = new ProgressView({
   eta: $("job-eta"),
 });
 runner.onUpdate = (state) => progress.render(state);
+runner.onCancelError = (err) => ui.error(err, "Could not cancel");
 
 async function buildRequest() {
   if (!editor.hasImage) throw new Error("Open a picture first.");

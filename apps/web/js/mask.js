@@ -4,7 +4,8 @@
 
 import { context2d, greyCanvas, greyValues, canvasToBase64 } from "./imageio.js";
 
-export const TINT = [255, 40, 90];
+/** The overlay's default colour: cyan stands out on skin, wood, foliage and red objects alike. */
+export const TINT = [0, 200, 255];
 const HISTORY_BYTES = 256 * 1024 * 1024;
 
 export class MaskLayer {
@@ -14,6 +15,14 @@ export class MaskLayer {
     this.ctx = context2d(canvas);
     this.width = canvas.width;
     this.height = canvas.height;
+    this.tint = TINT.slice();
+  }
+
+  /** Recolour the overlay (the mask values stay as they are). */
+  setTint(rgb) {
+    const values = this.values();
+    this.tint = rgb.slice(0, 3);
+    this.setValues(values);
   }
 
   resize(width, height) {
@@ -38,9 +47,9 @@ export class MaskLayer {
     const image = this.ctx.createImageData(this.width, this.height);
     const { data } = image;
     for (let p = 0, i = 0; p < values.length; p++, i += 4) {
-      data[i] = TINT[0];
-      data[i + 1] = TINT[1];
-      data[i + 2] = TINT[2];
+      data[i] = this.tint[0];
+      data[i + 1] = this.tint[1];
+      data[i + 2] = this.tint[2];
       data[i + 3] = values[p];
     }
     this.ctx.putImageData(image, 0, 0);
@@ -70,7 +79,7 @@ export class MaskLayer {
     const ctx = this.ctx;
     ctx.save();
     ctx.globalCompositeOperation = erase ? "destination-out" : "source-over";
-    ctx.strokeStyle = ctx.fillStyle = `rgb(${TINT.join(",")})`;
+    ctx.strokeStyle = ctx.fillStyle = `rgb(${this.tint.join(",")})`;
     ctx.lineWidth = size;
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
@@ -96,7 +105,7 @@ export class MaskLayer {
     if (w <= 0 || h <= 0) return false;
     if (erase) this.ctx.clearRect(x, y, w, h);
     else {
-      this.ctx.fillStyle = `rgb(${TINT.join(",")})`;
+      this.ctx.fillStyle = `rgb(${this.tint.join(",")})`;
       this.ctx.fillRect(x, y, w, h);
     }
     return true;
