@@ -41,15 +41,21 @@ class ImageLimits:
             raise field_error(field, f"image has an empty size {width}x{height}")
         if width > self.max_side or height > self.max_side:
             raise field_error(
-                field, f"image is {width}x{height}; the longest side allowed is {self.max_side} (RETOUCH_MAX_IMAGE_SIDE)", 413
+                field,
+                f"image is {width}x{height}; the longest side allowed is {self.max_side} (RETOUCH_MAX_IMAGE_SIDE)",
+                413,
             )
         if width * height > self.max_pixels:
             raise field_error(
-                field, f"image has {width * height} pixels; at most {self.max_pixels} are allowed (RETOUCH_MAX_IMAGE_PIXELS)", 413
+                field,
+                f"image has {width * height} pixels; at most {self.max_pixels} are allowed (RETOUCH_MAX_IMAGE_PIXELS)",
+                413,
             )
 
 
-def open_image(data: bytes, *, field: str = "image", limits: ImageLimits | None = None, mode: str | None = "RGB") -> Image.Image:
+def open_image(
+    data: bytes, *, field: str = "image", limits: ImageLimits | None = None, mode: str | None = "RGB"
+) -> Image.Image:
     """Decode ``data`` into a loaded PIL image in ``mode`` (``None`` keeps the file's mode),
     upright per its EXIF orientation. Errors are 4xx problems naming ``field``."""
     limits = limits or ImageLimits()
@@ -76,7 +82,9 @@ def open_image(data: bytes, *, field: str = "image", limits: ImageLimits | None 
     with contextlib.suppress(OSError, SyntaxError, ValueError, KeyError):
         image = ImageOps.exif_transpose(image)
     if mode is not None and image.mode != mode:
-        if (mode == "RGB" and image.mode in ("RGBA", "LA", "PA")) or (image.mode == "P" and "transparency" in image.info):
+        if (mode == "RGB" and image.mode in ("RGBA", "LA", "PA")) or (
+            image.mode == "P" and "transparency" in image.info
+        ):
             image = image.convert("RGBA")
             if mode == "RGB":
                 background = Image.new("RGB", image.size, (255, 255, 255))

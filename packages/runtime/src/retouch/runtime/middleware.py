@@ -31,7 +31,9 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _send_problem(scope: Scope, receive: Receive, send: Send, problem: Problem, headers: dict[str, str] | None = None) -> None:
+async def _send_problem(
+    scope: Scope, receive: Receive, send: Send, problem: Problem, headers: dict[str, str] | None = None
+) -> None:
     await problem_response(problem, headers)(scope, receive, send)
 
 
@@ -118,7 +120,9 @@ class BodyLimitMiddleware:
             except ValueError:
                 declared = -1
             if declared < 0:
-                await _send_problem(scope, receive, send, ProblemError(400, "invalid Content-Length").to_problem(request_id_var.get()))
+                await _send_problem(
+                    scope, receive, send, ProblemError(400, "invalid Content-Length").to_problem(request_id_var.get())
+                )
                 return
             if declared > self.max_bytes:
                 await self._too_large(scope, receive, send)
@@ -139,4 +143,6 @@ class BodyLimitMiddleware:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"request body exceeds the limit of {self.max_bytes} bytes (RETOUCH_MAX_BODY_BYTES)"
-        await _send_problem(scope, receive, send, ProblemError(413, detail).to_problem(request_id_var.get()), {"connection": "close"})
+        await _send_problem(
+            scope, receive, send, ProblemError(413, detail).to_problem(request_id_var.get()), {"connection": "close"}
+        )

@@ -12,7 +12,7 @@ import msgspec
 from retouch.sdk import _codec
 from retouch.sdk.__about__ import __version__
 from retouch.sdk._transport import IDEMPOTENT_EXTENSION
-from retouch.sdk.errors import APIConnectionError, APITimeoutError, error_for_status
+from retouch.sdk.errors import APIConnectionError, APIResponseValidationError, APITimeoutError, error_for_status
 from retouch.sdk.models.common import Problem
 
 T = TypeVar("T")
@@ -120,7 +120,14 @@ def parse_response(response: httpx.Response, cast: Any) -> Any:
     raise_for_problem(response)
     if cast is None:
         return response.content
-    return _codec.decode(response.content, cast)
+    try:
+        return _codec.decode(response.content, cast)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise APIResponseValidationError(
+            f"{response.request.method} {response.request.url} answered {response.status_code} with a body that is "
+            f"not a valid {getattr(cast, '__name__', cast)}: {exc}",
+            response,
+        ) from exc
 
 
 def translate_transport_error(exc: httpx.TransportError, request: httpx.Request) -> APIConnectionError:

@@ -62,7 +62,11 @@ def _dec_hook(type_: type, obj: Any) -> Any:
 def schema_hook(type_: type) -> dict[str, Any]:
     """JSON-schema for the custom types used by the contract (for OpenAPI generation)."""
     if type_ is Base64Bytes:
-        return {"type": "string", "contentEncoding": "base64", "description": "base64 data; a data: URL prefix is accepted"}
+        return {
+            "type": "string",
+            "contentEncoding": "base64",
+            "description": "base64 data; a data: URL prefix is accepted",
+        }
     raise NotImplementedError
 
 

@@ -21,7 +21,15 @@ __all__ = ["IDEMPOTENT_EXTENSION", "AsyncRetryTransport", "RetryPolicy", "RetryT
 IDEMPOTENT_EXTENSION = "retouch_idempotent"
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
-_RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
+# A read timeout is retried too (for requests that are safe to repeat): a restarted or overloaded
+# upstream often answers the second attempt.
+_RETRY_ERRORS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.ReadTimeout,
+)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from retouch.sdk.models.common import Problem
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
@@ -41,6 +42,14 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """The request did not finish within its ``timeout``."""
+
+
+class APIResponseValidationError(APIError):
+    """The server answered successfully, but the body does not match the contract (version skew)."""
+
+    def __init__(self, message: str, response: httpx.Response) -> None:
+        super().__init__(message)
+        self.response = response
 
 
 class APIStatusError(APIError):
@@ -142,5 +151,11 @@ def error_for_status(problem: Problem, response: httpx.Response | None = None) -
     """The exception instance for ``problem.status`` (falls back to the 4xx/5xx family)."""
     cls = _BY_STATUS.get(problem.status)
     if cls is None:
-        cls = InternalServerError if problem.status >= 500 else BadRequestError if problem.status == 400 else APIStatusError
+        cls = (
+            InternalServerError
+            if problem.status >= 500
+            else BadRequestError
+            if problem.status == 400
+            else APIStatusError
+        )
     return cls(problem, response)
