@@ -69,6 +69,8 @@ class Client:
         self.generation = Generation(self)
         #: Async generation jobs: submit, watch, fetch, cancel.
         self.jobs = Jobs(self)
+        #: Submit an edit and wait for its result, with progress: :meth:`Jobs.edit`.
+        self.edit = self.jobs.edit
 
     # -- plumbing shared by the resources -------------------------------------------------------
     def _send(self, spec: RequestSpec, timeout: Timeout = NOT_GIVEN) -> Any:
@@ -147,6 +149,8 @@ class AsyncClient:
         self.generation = AsyncGeneration(self)
         #: Async generation jobs: submit, watch, fetch, cancel.
         self.jobs = AsyncJobs(self)
+        #: Submit an edit and wait for its result, with progress: :meth:`AsyncJobs.edit`.
+        self.edit = self.jobs.edit
 
     async def _send(self, spec: RequestSpec, timeout: Timeout = NOT_GIVEN) -> Any:
         response = await self._send_raw(spec, timeout)

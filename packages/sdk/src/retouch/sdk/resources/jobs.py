@@ -1,15 +1,411 @@
-"""``client.jobs``: async generation jobs (/api/generate*)."""
+"""``client.jobs``: async generation jobs (``/api/generate*``), and ``client.edit`` on top of them.
+
+>>> result = client.edit("photo.png", task_type="removal", mask="mask.png",
+...                      on_progress=lambda e: print(e.status, e.progress))
+>>> open("out.png", "wb").write(result.image)
+
+Submissions carry an ``Idempotency-Key`` (a fresh one unless you pass your own), so a retried
+submit never creates a second job. Event streams resume from the last event id after a dropped
+connection.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
+
+import httpx
+import msgspec
+
+from retouch.sdk import _codec
+from retouch.sdk._base import NOT_GIVEN, NotGiven, RequestSpec, Timeout, raise_for_problem
+from retouch.sdk.errors import APIConnectionError, RetouchError
+from retouch.sdk.images import ImageInput, to_base64_bytes
+from retouch.sdk.models.generation import GenerationRequest, TaskType
+from retouch.sdk.models.jobs import IDEMPOTENCY_HEADER, JobEvent, JobResult, JobStatus, JobSubmitted
 from retouch.sdk.resources import AsyncResource, SyncResource
 
-__all__ = ["AsyncJobs", "Jobs"]
+__all__ = ["AsyncJobs", "JobCancelledError", "JobFailedError", "Jobs", "ProgressCallback", "SSEParser"]
+
+#: Called with every event of a job while :meth:`Jobs.edit` / :meth:`Jobs.wait` wait for it.
+ProgressCallback = Callable[[JobEvent], Any]
+
+_RECONNECTS = 5
+#: ``POST /api/generate`` may hold the request for up to about 150 s before it answers.
+_SYNC_TIMEOUT = httpx.Timeout(60.0, read=160.0)
+_STREAM_ERRORS = (APIConnectionError, httpx.TransportError)
+
+
+class JobFailedError(RetouchError):
+    """The job ended without a result; ``status`` is its final :class:`JobStatus`."""
+
+    def __init__(self, status: JobStatus) -> None:
+        self.status = status
+        super().__init__(f"task {status.task_id} {status.status}: {status.error or 'no detail'}")
+
+
+class JobCancelledError(JobFailedError):
+    """The job was cancelled."""
+
+
+class SSEParser:
+    """Turns ``text/event-stream`` lines into :class:`JobEvent` objects (comments skipped)."""
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+        self._id: str | None = None
+        #: The id of the last complete event, for ``Last-Event-ID``.
+        self.last_id: str | None = None
+
+    def feed(self, line: str) -> JobEvent | None:
+        """Take one line (without its newline); returns an event when ``line`` completes one."""
+        if line == "":
+            if not self._data:
+                self._id = None
+                return None
+            event = _codec.decode("\n".join(self._data), JobEvent)
+            if self._id is not None:
+                self.last_id = self._id
+                if event.id is None:
+                    event.id = self._id
+            self._data, self._id = [], None
+            return event
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            self._data.append(value)
+        elif name == "id":
+            self._id = value
+        return None
+
+
+def _submit_spec(path: str, request: GenerationRequest, key: str | NotGiven | None, cast: Any) -> RequestSpec:
+    headers = {}
+    idempotency_key = uuid.uuid4().hex if isinstance(key, NotGiven) else key
+    if idempotency_key is not None:
+        headers[IDEMPOTENCY_HEADER] = idempotency_key
+    return RequestSpec("POST", path, body=request, cast=cast, headers=headers)
+
+
+def _stream_spec(task_id: str, last_id: str | None) -> RequestSpec:
+    headers = {"Accept": "text/event-stream"}
+    if last_id is not None:
+        headers["Last-Event-ID"] = last_id
+    return RequestSpec("GET", f"/api/generate/stream/{task_id}", headers=headers)
+
+
+def _image_spec(task_id: str, format: str, quality: int | None) -> RequestSpec:
+    params = {"format": format}
+    if quality is not None:
+        params["quality"] = str(quality)
+    return RequestSpec("GET", f"/api/generate/result-image/{task_id}", params=params)
+
+
+def build_request(
+    image: ImageInput,
+    *,
+    task_type: TaskType,
+    prompt: str,
+    mask: ImageInput | None,
+    reference_image: ImageInput | None,
+    reference_mask: ImageInput | None,
+    options: dict[str, Any],
+) -> GenerationRequest:
+    """The :class:`GenerationRequest` :meth:`Jobs.edit` submits (``options``: its other fields)."""
+    return GenerationRequest(
+        prompt=prompt,
+        input_image=to_base64_bytes(image),
+        task_type=task_type,
+        mask=None if mask is None else to_base64_bytes(mask),
+        reference_image=None if reference_image is None else to_base64_bytes(reference_image),
+        reference_mask_R=None if reference_mask is None else to_base64_bytes(reference_mask),
+        **options,
+    )
+
+
+def _final(status: JobStatus) -> JobStatus:
+    if status.status == "cancelled":
+        raise JobCancelledError(status)
+    if status.status == "failed":
+        raise JobFailedError(status)
+    return status
+
+
+def _as_status(event: JobEvent) -> JobStatus:
+    fields = msgspec.structs.asdict(event)
+    fields.pop("type")
+    fields.pop("id")
+    return JobStatus(**fields)
 
 
 class Jobs(SyncResource):
-    """Calls for async generation jobs (/api/generate*)."""
+    """Async generation jobs (``/api/generate*``)."""
+
+    def submit(
+        self,
+        request: GenerationRequest,
+        *,
+        idempotency_key: str | NotGiven | None = NOT_GIVEN,
+        timeout: Timeout = NOT_GIVEN,
+    ) -> JobSubmitted:
+        """``POST /api/generate/async``: queue an edit. A fresh ``Idempotency-Key`` is sent unless
+        you give one (``None`` sends none); the same key returns the same job."""
+        spec = _submit_spec("/api/generate/async", request, idempotency_key, JobSubmitted)
+        result: JobSubmitted = self._client._send(spec, timeout)
+        return result
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        idempotency_key: str | NotGiven | None = NOT_GIVEN,
+        timeout: Timeout = NOT_GIVEN,
+    ) -> JobResult | JobSubmitted:
+        """``POST /api/generate``: submit and wait on the server (bounded); the result, or the
+        :class:`JobSubmitted` of a job still running when the server stopped waiting."""
+        spec = _submit_spec("/api/generate", request, idempotency_key, None)
+        response = self._client._send_raw(spec, _SYNC_TIMEOUT if isinstance(timeout, NotGiven) else timeout)
+        raise_for_problem(response)
+        if response.status_code == 202:
+            return _codec.decode(response.content, JobSubmitted)
+        return _codec.decode(response.content, JobResult)
+
+    def get(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobStatus:
+        """``GET /api/generate/status/{task_id}``."""
+        result: JobStatus = self._client._send(
+            RequestSpec("GET", f"/api/generate/status/{task_id}", cast=JobStatus), timeout
+        )
+        return result
+
+    def stream(
+        self, task_id: str, *, last_event_id: str | None = None, timeout: Timeout = NOT_GIVEN
+    ) -> Iterator[JobEvent]:
+        """``GET /api/generate/stream/{task_id}``: the job's events up to the terminal one.
+        A dropped connection is resumed with ``Last-Event-ID`` (a few times)."""
+        parser = SSEParser()
+        parser.last_id = last_event_id
+        for attempt in range(_RECONNECTS + 1):
+            try:
+                with self._client._stream(_stream_spec(task_id, parser.last_id), timeout) as response:
+                    for event in _events(response.iter_lines(), parser):
+                        yield event
+                        if event.done:
+                            return
+            except _STREAM_ERRORS:
+                if attempt == _RECONNECTS:
+                    raise
+            time.sleep(min(2.0, 0.2 * 2**attempt))
+        raise APIConnectionError(f"the event stream of task {task_id} kept ending without a final event")
+
+    def wait(
+        self, task_id: str, *, on_progress: ProgressCallback | None = None, timeout: Timeout = NOT_GIVEN
+    ) -> JobStatus:
+        """Follow the job's events until it finishes; returns its final status (whatever it is)."""
+        last: JobEvent | None = None
+        for event in self.stream(task_id, timeout=timeout):
+            last = event
+            if on_progress is not None:
+                on_progress(event)
+        return _as_status(last) if last is not None else self.get(task_id, timeout=timeout)
+
+    def result(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobResult:
+        """``GET /api/generate/result/{task_id}`` (``ConflictError`` while not finished)."""
+        result: JobResult = self._client._send(
+            RequestSpec("GET", f"/api/generate/result/{task_id}", cast=JobResult), timeout
+        )
+        return result
+
+    def result_image(
+        self, task_id: str, *, format: str = "png", quality: int | None = None, timeout: Timeout = NOT_GIVEN
+    ) -> bytes:
+        """``GET /api/generate/result-image/{task_id}``: the image bytes as ``png``, ``webp`` or ``jpeg``."""
+        result: bytes = self._client._send(_image_spec(task_id, format, quality), timeout)
+        return result
+
+    def cancel(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobStatus:
+        """``POST /api/generate/async/cancel/{task_id}`` (``ConflictError`` once finished)."""
+        result: JobStatus = self._client._send(
+            RequestSpec("POST", f"/api/generate/async/cancel/{task_id}", cast=JobStatus), timeout
+        )
+        return result
+
+    def edit(
+        self,
+        image: ImageInput,
+        *,
+        task_type: TaskType,
+        prompt: str = "",
+        mask: ImageInput | None = None,
+        reference_image: ImageInput | None = None,
+        reference_mask: ImageInput | None = None,
+        on_progress: ProgressCallback | None = None,
+        idempotency_key: str | NotGiven | None = NOT_GIVEN,
+        timeout: Timeout = NOT_GIVEN,
+        **options: Any,
+    ) -> JobResult:
+        """Submit an edit and wait for it, calling ``on_progress`` with every event; returns the
+        result. ``options`` are further :class:`GenerationRequest` fields (``num_inference_steps``,
+        ``seed``, ``engine``...). Raises :class:`JobFailedError` / :class:`JobCancelledError`;
+        an interrupt (Ctrl-C) while waiting cancels the job before it propagates."""
+        request = build_request(
+            image,
+            task_type=task_type,
+            prompt=prompt,
+            mask=mask,
+            reference_image=reference_image,
+            reference_mask=reference_mask,
+            options=options,
+        )
+        submitted = self.submit(request, idempotency_key=idempotency_key, timeout=timeout)
+        try:
+            _final(self.wait(submitted.task_id, on_progress=on_progress, timeout=timeout))
+        except KeyboardInterrupt:
+            self._cancel_quietly(submitted.task_id)
+            raise
+        return self.result(submitted.task_id, timeout=timeout)
+
+    def _cancel_quietly(self, task_id: str) -> None:
+        with contextlib.suppress(RetouchError):
+            self.cancel(task_id, timeout=30.0)
 
 
 class AsyncJobs(AsyncResource):
     """Async twin of :class:`Jobs`."""
+
+    async def submit(
+        self,
+        request: GenerationRequest,
+        *,
+        idempotency_key: str | NotGiven | None = NOT_GIVEN,
+        timeout: Timeout = NOT_GIVEN,
+    ) -> JobSubmitted:
+        """``POST /api/generate/async``; see :meth:`Jobs.submit`."""
+        spec = _submit_spec("/api/generate/async", request, idempotency_key, JobSubmitted)
+        result: JobSubmitted = await self._client._send(spec, timeout)
+        return result
+
+    async def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        idempotency_key: str | NotGiven | None = NOT_GIVEN,
+        timeout: Timeout = NOT_GIVEN,
+    ) -> JobResult | JobSubmitted:
+        """``POST /api/generate``; see :meth:`Jobs.generate`."""
+        spec = _submit_spec("/api/generate", request, idempotency_key, None)
+        response = await self._client._send_raw(spec, _SYNC_TIMEOUT if isinstance(timeout, NotGiven) else timeout)
+        raise_for_problem(response)
+        if response.status_code == 202:
+            return _codec.decode(response.content, JobSubmitted)
+        return _codec.decode(response.content, JobResult)
+
+    async def get(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobStatus:
+        """``GET /api/generate/status/{task_id}``."""
+        result: JobStatus = await self._client._send(
+            RequestSpec("GET", f"/api/generate/status/{task_id}", cast=JobStatus), timeout
+        )
+        return result
+
+    async def stream(
+        self, task_id: str, *, last_event_id: str | None = None, timeout: Timeout = NOT_GIVEN
+    ) -> AsyncIterator[JobEvent]:
+        """``GET /api/generate/stream/{task_id}``; see :meth:`Jobs.stream`."""
+        parser = SSEParser()
+        parser.last_id = last_event_id
+        for attempt in range(_RECONNECTS + 1):
+            try:
+                async with self._client._stream(_stream_spec(task_id, parser.last_id), timeout) as response:
+                    async for line in response.aiter_lines():
+                        event = parser.feed(line.rstrip("\r\n"))
+                        if event is not None:
+                            yield event
+                            if event.done:
+                                return
+            except _STREAM_ERRORS:
+                if attempt == _RECONNECTS:
+                    raise
+            await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
+        raise APIConnectionError(f"the event stream of task {task_id} kept ending without a final event")
+
+    async def wait(
+        self, task_id: str, *, on_progress: ProgressCallback | None = None, timeout: Timeout = NOT_GIVEN
+    ) -> JobStatus:
+        """See :meth:`Jobs.wait` (``on_progress`` may be a coroutine function)."""
+        last: JobEvent | None = None
+        async for event in self.stream(task_id, timeout=timeout):
+            last = event
+            if on_progress is not None:
+                outcome = on_progress(event)
+                if asyncio.iscoroutine(outcome):
+                    await outcome
+        return _as_status(last) if last is not None else await self.get(task_id, timeout=timeout)
+
+    async def result(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobResult:
+        """``GET /api/generate/result/{task_id}``."""
+        result: JobResult = await self._client._send(
+            RequestSpec("GET", f"/api/generate/result/{task_id}", cast=JobResult), timeout
+        )
+        return result
+
+    async def result_image(
+        self, task_id: str, *, format: str = "png", quality: int | None = None, timeout: Timeout = NOT_GIVEN
+    ) -> bytes:
+        """``GET /api/generate/result-image/{task_id}``."""
+        result: bytes = await self._client._send(_image_spec(task_id, format, quality), timeout)
+        return result
+
+    async def cancel(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobStatus:
+        """``POST /api/generate/async/cancel/{task_id}``."""
+        result: JobStatus = await self._client._send(
+            RequestSpec("POST", f"/api/generate/async/cancel/{task_id}", cast=JobStatus), timeout
+        )
+        return result
+
+    async def edit(
+        self,
+        image: ImageInput,
+        *,
+        task_type: TaskType,
+        prompt: str = "",
+        mask: ImageInput | None = None,
+        reference_image: ImageInput | None = None,
+        reference_mask: ImageInput | None = None,
+        on_progress: ProgressCallback | None = None,
+        idempotency_key: str | NotGiven | None = NOT_GIVEN,
+        timeout: Timeout = NOT_GIVEN,
+        **options: Any,
+    ) -> JobResult:
+        """See :meth:`Jobs.edit`; cancelling the awaiting task cancels the job."""
+        request = build_request(
+            image,
+            task_type=task_type,
+            prompt=prompt,
+            mask=mask,
+            reference_image=reference_image,
+            reference_mask=reference_mask,
+            options=options,
+        )
+        submitted = await self.submit(request, idempotency_key=idempotency_key, timeout=timeout)
+        try:
+            _final(await self.wait(submitted.task_id, on_progress=on_progress, timeout=timeout))
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            await asyncio.shield(self._cancel_quietly(submitted.task_id))
+            raise
+        return await self.result(submitted.task_id, timeout=timeout)
+
+    async def _cancel_quietly(self, task_id: str) -> None:
+        with contextlib.suppress(RetouchError):
+            await self.cancel(task_id, timeout=30.0)
+
+
+def _events(lines: Iterable[str], parser: SSEParser) -> Iterator[JobEvent]:
+    for line in lines:
+        event = parser.feed(line.rstrip("\r\n"))
+        if event is not None:
+            yield event
