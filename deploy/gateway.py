@@ -93,5 +93,10 @@ def serve() -> object:
     """The gateway's Starlette app, configured from the secrets and the environment."""
     from retouch.gateway.app import create_app
 
-    os.environ.update(upstream_environment(os.environ, serve.get_web_url()))
+    try:
+        own_url = serve.get_web_url()
+    except Exception as exc:  # only a convenience: explicitly set URLs still work
+        print(f"cannot read the gateway's own URL ({exc}); service URLs must be set explicitly")
+        own_url = None
+    os.environ.update(upstream_environment(os.environ, own_url))
     return create_app()
