@@ -37,6 +37,8 @@ class Seen:
     query: str
     headers: dict[str, str]
     body: bytes
+    #: The gateway's side of the connection (the same port means a reused connection).
+    client_port: int
 
 
 @dataclass
@@ -78,7 +80,11 @@ class FakeService:
 
     async def echo(self, request: Request) -> Response:
         body = await request.body()
-        self.seen.append(Seen(request.method, request.url.path, request.url.query, dict(request.headers.items()), body))
+        if "delay" in request.query_params:
+            await asyncio.sleep(float(request.query_params["delay"]))
+        port = request.client.port if request.client else 0
+        headers = dict(request.headers.items())
+        self.seen.append(Seen(request.method, request.url.path, request.url.query, headers, body, port))
         return JSONResponse(
             {"service": self.name, "method": request.method, "path": request.url.path, "body_len": len(body)},
             headers={"x-fake": self.name},
@@ -98,6 +104,13 @@ class FakeService:
     async def slow(self, request: Request) -> Response:
         await asyncio.sleep(3)
         return JSONResponse({"late": True})
+
+    async def closing(self, request: Request) -> Response:
+        return JSONResponse({"closing": True}, headers={"connection": "close"})
+
+    async def early(self, request: Request) -> Response:
+        # Refuses without reading the body, as a service's body limit does.
+        return Response(b'{"status":413,"title":"Content Too Large","detail":"too big"}', 413, media_type=PROBLEM_JSON)
 
     async def upload(self, request: Request) -> Response:
         total = 0
@@ -157,6 +170,8 @@ class FakeService:
                 Route(f"{prefix}/get-only", self.echo, methods=["GET"]),
                 Route(f"{prefix}/slow", self.slow, methods=["GET", "POST"]),
                 Route(f"{prefix}/upload", self.upload, methods=["POST"]),
+                Route(f"{prefix}/closing", self.closing, methods=["GET"]),
+                Route(f"{prefix}/early", self.early, methods=["POST"]),
                 Route(f"{prefix}/download", self.download, methods=["GET"]),
                 Route(f"{prefix}/stream/{{task_id}}", self.events, methods=["GET"]),
                 Route(prefix, self.echo, methods=any_method),
@@ -174,13 +189,20 @@ def closed_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(app: ASGIApp, *, lifespan: str = "off") -> Iterator[str]:
+def serve(app: ASGIApp, *, lifespan: str = "off", keep_alive: float = 5) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a thread on a free loopback port; yields its base URL."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan, timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan=lifespan,
+        timeout_graceful_shutdown=1,
+        timeout_keep_alive=keep_alive,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

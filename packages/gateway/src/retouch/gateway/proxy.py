@@ -12,15 +12,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import httpx
 from starlette.types import Message, Receive, Scope, Send
 
+from retouch.gateway.pool import UpstreamClosed, UpstreamConnectError, UpstreamError, UpstreamResponse, UpstreamTimeout
 from retouch.gateway.problems import send_problem
 from retouch.gateway.settings import GatewaySettings
 from retouch.gateway.upstream import Upstream
 from retouch.runtime.problems import ProblemError
-from retouch.sdk import NOT_GIVEN
-from retouch.sdk.errors import APIConnectionError, APITimeoutError
 
 __all__ = ["OWNER_HEADER", "Proxy"]
 
@@ -30,10 +28,9 @@ log = logging.getLogger("retouch.gateway")
 OWNER_HEADER = b"x-retouch-owner"
 
 # Request headers a service may need; everything else (cookies, the client's Authorization, any
-# X-Service-Token or X-Retouch-Owner it made up) stays at the gateway.
-_FORWARDED = frozenset(
-    {b"content-type", b"content-length", b"accept", b"accept-encoding", b"idempotency-key", b"last-event-id"}
-)
+# X-Service-Token or X-Retouch-Owner it made up) stays at the gateway. Content-Length is handled
+# with the body.
+_FORWARDED = frozenset({b"content-type", b"accept", b"accept-encoding", b"idempotency-key", b"last-event-id"})
 # Hop-by-hop headers and those the gateway's own server or middleware sets.
 _NOT_RETURNED = frozenset(
     {
@@ -50,11 +47,11 @@ _NOT_RETURNED = frozenset(
         b"x-request-id",
     }
 )
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _EVENT_STREAM = b"text/event-stream"
 #: Paths answered with an event stream even when the client does not say ``Accept: text/event-stream``.
 _STREAM_PREFIXES = ("/api/generate/stream/",)
 _HEARTBEAT: Message = {"type": "http.response.body", "body": b": heartbeat\n\n", "more_body": True}
-_END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 class _ClientGone(Exception):
@@ -86,78 +83,78 @@ class Proxy:
     def __init__(self, settings: GatewaySettings) -> None:
         self.heartbeat_s = settings.sse_heartbeat_s
         self.read_timeout = settings.read_timeout
-        self.stream_timeout = httpx.Timeout(
-            connect=settings.connect_timeout, read=None, write=settings.read_timeout, pool=settings.connect_timeout
-        )
+        self.retries = settings.upstream_retries
+        self.service_token = settings.service_token.encode() if settings.service_token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, upstream: Upstream, owner: bytes) -> None:
         """Forward the request in ``scope`` to ``upstream`` on behalf of ``owner``."""
-        client = upstream.client
-        if client is None:
+        pool = upstream.pool
+        if pool is None:
             detail = f"{upstream.name} service is not configured ({upstream.url_var} is unset)"
             await send_problem(scope, receive, send, 503, detail)
             return
         path: str = scope["path"]
+        method: str = scope["method"]
         headers: list[tuple[bytes, bytes]] = []
-        has_body = False
+        content_length: int | None = None
+        chunked = False
+        replayable = method in _SAFE_METHODS
         streaming = path.startswith(_STREAM_PREFIXES)
         for name, value in scope["headers"]:
             if name in _FORWARDED:
                 headers.append((name, value))
-                if name == b"content-length":
-                    has_body = value != b"0"
-                elif name == b"accept" and _EVENT_STREAM in value:
+                if name == b"accept" and _EVENT_STREAM in value:
                     streaming = True
+                elif name == b"idempotency-key":
+                    replayable = True
+            elif name == b"content-length":
+                content_length = int(value)  # the runtime's body-limit middleware checked it
             elif name == b"transfer-encoding":
-                has_body = True
+                chunked = True
         headers.append((b"x-request-id", scope["state"]["request_id"].encode()))
         headers.append((OWNER_HEADER, owner))
+        if self.service_token is not None:
+            headers.append((b"x-service-token", self.service_token))
 
-        raw_path: bytes = scope.get("raw_path") or path.encode()
-        query: bytes = scope["query_string"]
-        target = (raw_path + b"?" + query if query else raw_path).decode("latin-1")
+        target: bytes = scope.get("raw_path") or path.encode()
+        if scope["query_string"]:
+            target += b"?" + scope["query_string"]
 
-        content: bytes | AsyncIterator[bytes] | None = None
-        if has_body:
+        body: bytes | AsyncIterator[bytes] | None = None
+        if chunked or content_length:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
             first: bytes = message.get("body", b"")
             if message.get("more_body", False):
-                content = _body_chunks(first, receive)
+                body = _body_chunks(first, receive)
+                replayable = False
             else:
-                # The whole body came in one piece: send it as bytes (httpx sets Content-Length, and
-                # an idempotent request stays retryable).
-                content = first
-                headers = [item for item in headers if item[0] != b"content-length"]
+                body = first  # the whole body in one piece: sent with one write
 
         upstream.touch()
+        timeout = None if streaming else self.read_timeout
         try:
-            response = await client.request_raw(
-                scope["method"],
+            response = await pool.request(
+                method.encode(),
                 target,
-                content=content,
-                headers=headers,
-                timeout=self.stream_timeout if streaming else NOT_GIVEN,
+                headers,
+                body,
+                content_length=content_length,
+                timeout=timeout,
+                replayable=replayable,
+                retries=self.retries,
             )
-        except APITimeoutError as exc:
-            if isinstance(exc.__cause__, httpx.ConnectTimeout):
-                detail = f"{upstream.name} service is unreachable at {upstream.url}: no connection within the timeout"
-                await send_problem(scope, receive, send, 503, detail)
-            else:
-                detail = f"{upstream.name} service did not answer within {self.read_timeout:g} s"
-                await send_problem(scope, receive, send, 504, detail)
-            return
-        except APIConnectionError as exc:
-            reason = str(exc.__cause__ or exc) or type(exc.__cause__).__name__
-            await send_problem(
-                scope, receive, send, 503, f"{upstream.name} service is unreachable at {upstream.url}: {reason}"
-            )
-            return
-        except httpx.StreamError:
-            # A retry could not resend a body that was already streamed once.
-            detail = f"{upstream.name} service is unavailable (it refused the request; try again)"
+        except UpstreamConnectError as exc:
+            detail = f"{upstream.name} service is unreachable at {upstream.url}: {exc}"
             await send_problem(scope, receive, send, 503, detail)
+            return
+        except UpstreamTimeout:
+            detail = f"{upstream.name} service did not answer within {self.read_timeout:g} s"
+            await send_problem(scope, receive, send, 504, detail)
+            return
+        except UpstreamClosed as exc:
+            await send_problem(scope, receive, send, 502, f"{upstream.name} service failed to answer: {exc}")
             return
         except ProblemError as exc:
             # The body limit tripped while the body was being forwarded.
@@ -167,32 +164,34 @@ class Proxy:
             return
 
         try:
-            out = [(key.lower(), value) for key, value in response.headers.raw if key.lower() not in _NOT_RETURNED]
-            await send({"type": "http.response.start", "status": response.status_code, "headers": out})
-            if response.headers.get("content-type", "").startswith("text/event-stream"):
+            out = [item for item in response.headers if item[0] not in _NOT_RETURNED]
+            await send({"type": "http.response.start", "status": response.status, "headers": out})
+            if any(name == b"content-type" and value.startswith(_EVENT_STREAM) for name, value in out):
                 await self._relay_events(response, receive, send)
                 return
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send(_END)
-        except httpx.HTTPError as exc:
+            while True:
+                data = await response.read(timeout)
+                last = response.finished
+                await send({"type": "http.response.body", "body": data, "more_body": not last})
+                if last:
+                    break
+        except UpstreamError as exc:
             # Too late for a problem document: returning without finishing the response makes the
             # server drop the connection, so the client sees a truncated answer, not a complete one.
-            log.warning("%s service failed mid-response for %s: %r", upstream.name, path, exc)
+            log.warning("%s service failed mid-response for %s: %s", upstream.name, path, exc)
         finally:
-            await response.aclose()
+            response.close()
 
-    async def _relay_events(self, response: httpx.Response, receive: Receive, send: Send) -> None:
-        """Relay an event stream chunk by chunk, with heartbeats while the service is silent, until
-        it ends or the client goes away."""
-        chunks = response.aiter_raw().__aiter__()
+    async def _relay_events(self, response: UpstreamResponse, receive: Receive, send: Send) -> None:
+        """Relay an event stream as it comes, with heartbeats while the service is silent, until it
+        ends or the client goes away."""
         disconnect = asyncio.ensure_future(_wait_disconnect(receive))
         pending: asyncio.Future[bytes] | None = None
         at_boundary = True
         try:
-            while True:
+            while not response.finished:
                 if pending is None:
-                    pending = asyncio.ensure_future(chunks.__anext__())
+                    pending = asyncio.ensure_future(response.read(None))
                 done, _ = await asyncio.wait(
                     (pending, disconnect), timeout=self.heartbeat_s, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -204,17 +203,14 @@ class Proxy:
                         await send(_HEARTBEAT)
                     continue
                 finished, pending = pending, None
-                try:
-                    chunk = finished.result()
-                except StopAsyncIteration:
-                    break
+                chunk = finished.result()
                 if chunk:
                     at_boundary = chunk.endswith((b"\n\n", b"\r\n\r\n", b"\r\r"))
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send(_END)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             for task in (pending, disconnect):
                 if task is not None and not task.done():
                     task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, httpx.HTTPError):
+                    with contextlib.suppress(asyncio.CancelledError, UpstreamError):
                         await task

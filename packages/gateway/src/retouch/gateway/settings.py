@@ -42,9 +42,9 @@ class GatewaySettings(ServiceSettings, kw_only=True):
     read_timeout: float = 180.0
     #: Seconds of silence on an event stream after which the gateway sends a ``:`` heartbeat comment.
     sse_heartbeat_s: float = 15.0
-    #: Retries of idempotent upstream calls (connection errors, 429/502/503/504).
+    #: Retries when no connection to a service can be opened (the request was not sent yet).
     upstream_retries: int = 1
-    #: Pooled connections per service.
+    #: Most connections open to one service at once (further calls wait for one to free up).
     upstream_max_connections: int = 256
     #: Seconds each service's ``/api/health`` may take inside ``/api/system/health``.
     health_timeout: float = 2.0

@@ -1,4 +1,5 @@
-"""The services behind the gateway: one pooled SDK client each, built once per process."""
+"""The services behind the gateway, built once per process: for each, a keep-alive connection
+pool for proxied calls and an SDK client for health probes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 
+from retouch.gateway.pool import ConnectionPool
 from retouch.gateway.settings import SERVICES, GatewaySettings
 from retouch.runtime.middleware import SERVICE_TOKEN_HEADER
 from retouch.sdk import AsyncClient
@@ -32,24 +34,20 @@ class Upstream:
         self.scales_to_zero = name in settings.scale_to_zero
         #: ``time.monotonic()`` of the last proxied request (``None``: never).
         self.last_used: float | None = None
-        self.client: AsyncClient | None = None
+        #: Proxied calls (the hot path).
+        self.pool: ConnectionPool | None = None
+        #: Health probes.
         self.probe_client: AsyncClient | None = None
         if url is None:
             return
-        headers = {SERVICE_TOKEN_HEADER: settings.service_token} if settings.service_token else {}
-        limits = httpx.Limits(
-            max_connections=settings.upstream_max_connections,
-            max_keepalive_connections=settings.upstream_max_connections,
-            keepalive_expiry=_KEEPALIVE_EXPIRY,
-        )
-        self.client = AsyncClient(
+        self.pool = ConnectionPool(
             url,
-            api_key="",
-            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            max_retries=settings.upstream_retries,
-            headers=headers,
-            transport=httpx.AsyncHTTPTransport(verify=tls, limits=limits),
+            max_connections=settings.upstream_max_connections,
+            connect_timeout=settings.connect_timeout,
+            keepalive_expiry=_KEEPALIVE_EXPIRY,
+            tls=tls if isinstance(tls, ssl.SSLContext) else None,
         )
+        headers = {SERVICE_TOKEN_HEADER: settings.service_token} if settings.service_token else {}
         # Probes never retry: a slow or dead service must be reported within the health timeout.
         self.probe_client = AsyncClient(
             url,
@@ -74,9 +72,10 @@ class Upstream:
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        for client in (self.client, self.probe_client):
-            if client is not None:
-                await client.aclose()
+        if self.pool is not None:
+            self.pool.close()
+        if self.probe_client is not None:
+            await self.probe_client.aclose()
 
 
 class Upstreams:
