@@ -40,10 +40,10 @@ def test_indicator_follows_the_services(web_stack: Any, open_editor: Any) -> Non
 
     web_stack.kill("segmentation")
     try:
-        assert wait_status(editor, "degraded", "Smart mask") == "Degraded: Smart mask unhealthy"
+        assert wait_status(editor, "degraded", "Smart mask") == "Degraded: Smart mask down"
         page.click("#status-button")
         row = page.locator("#status-list li[data-service='segmentation']")
-        assert "unhealthy" in row.inner_text()
+        assert "down" in row.inner_text()
         assert row.locator(".service-error").inner_text()  # the gateway's reason is shown
         editor.shot("degraded")
     finally:

@@ -99,7 +99,11 @@ export class JobRunner {
       state = await this.follow(state, signal);
       let result = null;
       if (state.status === "succeeded") {
+        // "Done" is shown by the caller once the picture is on screen, not when the event came.
+        this.emit({ ...state, status: "running", stage: "fetching_result" });
         result = await this.api.json(`/api/generate/result/${encodeURIComponent(this.taskId)}`, { timeout: 120000 });
+      } else {
+        this.emit(state);
       }
       return { state, result };
     } finally {
@@ -133,8 +137,8 @@ export class JobRunner {
           failures = 0;
           if (event.id !== null) lastEventId = event.id;
           state = foldEvent(state, event);
-          this.emit(state);
           if (TERMINAL.has(state.status)) return state;
+          this.emit(state);
         }
       } catch (err) {
         if (signal.aborted) break;
@@ -153,8 +157,8 @@ export class JobRunner {
         try {
           const status = await this.api.json(`/api/generate/status/${id}`, { timeout: 10000, signal });
           state = { ...state, ...status, reconnecting: false };
-          this.emit(state);
           if (TERMINAL.has(state.status)) return state;
+          this.emit(state);
         } catch (err) {
           if (err instanceof ApiError && err.status === 404) throw err;
         }

@@ -394,13 +394,26 @@ async function buildRequest() {
   return body;
 }
 
+let starting = false;
 async function run() {
-  if (runner.running) return;
+  if (runner.running || starting) return;
+  starting = true;
+  try {
+    await runJob();
+  } finally {
+    starting = false;
+  }
+}
+
+async function runJob() {
   ui.clearError();
+  // Synchronously, so the page never shows the previous job's end while this one starts.
+  progress.begin();
   let body;
   try {
     body = await buildRequest();
   } catch (err) {
+    progress.hide();
     ui.error(err, "Cannot run yet");
     if (err instanceof FieldProblem) {
       $("advanced").open = $("advanced").open || $("advanced").contains(err.field);
@@ -413,12 +426,12 @@ async function run() {
   $("run").disabled = true;
   $("cancel").hidden = false;
   $("cancel").disabled = false;
-  progress.begin();
   try {
     const { state, result } = await runner.run(body);
     if (state.status === "succeeded" && result) {
       const after = await canvasFromBase64(result.image);
       results.add({ taskId: runner.taskId, task, before, after, seed: result.seed ?? null });
+      progress.render(state);
       ui.announce("Done: compare the result with the slider.");
     } else if (state.status === "cancelled") {
       ui.announce("The job was cancelled.");

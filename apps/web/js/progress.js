@@ -7,6 +7,7 @@ const STAGES = {
   preprocessing: "Preparing the picture",
   denoising: "Generating",
   postprocessing: "Finishing",
+  fetching_result: "Fetching the result",
 };
 
 const STATUS = {
@@ -36,6 +37,12 @@ export class ProgressView {
   reset() {
     this.samples = [];
     this.lastStep = null;
+  }
+
+  /** Nothing to show (a run that could not start). */
+  hide() {
+    this.els.box.hidden = true;
+    this.els.box.dataset.status = "idle";
   }
 
   /** Start showing a new job. */

@@ -15,10 +15,10 @@ export function serviceName(key) {
   return NAMES[key] || key.replace(/_/g, " ");
 }
 
+const WORDS = { idle: "sleeping", healthy: "ready", unhealthy: "down", loading: "starting", degraded: "degraded" };
+
 function serviceWord(status) {
-  if (status === "idle") return "sleeping";
-  if (status === "healthy") return "ready";
-  return status || "unknown";
+  return WORDS[status] || status || "unknown";
 }
 
 export class StatusIndicator {
