@@ -391,7 +391,16 @@ class AsyncJobs(AsyncResource):
             reference_mask=reference_mask,
             options=options,
         )
-        submitted = await self.submit(request, idempotency_key=idempotency_key, timeout=timeout)
+        # The job may exist before its answer arrives: a cancel during the submit still waits
+        # for the task id, so the job can be cancelled too.
+        submitting = asyncio.ensure_future(self.submit(request, idempotency_key=idempotency_key, timeout=timeout))
+        try:
+            submitted = await asyncio.shield(submitting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                late = await asyncio.wait_for(submitting, 30.0)
+                await asyncio.shield(self._cancel_quietly(late.task_id))
+            raise
         try:
             _final(await self.wait(submitted.task_id, on_progress=on_progress, timeout=timeout))
         except (asyncio.CancelledError, KeyboardInterrupt):
