@@ -200,3 +200,10 @@ def test_the_gateway_accepts_the_proxy_headers_the_deployment_gives_it(load: Any
     environ = load("gateway").upstream_environment({"RETOUCH_PROXY_KEY": "wk-1", "RETOUCH_PROXY_SECRET": "ws-2"}, None)
     settings = load_settings(GatewaySettings, environ=environ)
     assert settings.upstream_headers == {"Modal-Key": "wk-1", "Modal-Secret": "ws-2"}  # type: ignore[attr-defined]
+
+
+def test_the_adapter_tasks_are_the_generation_packages(load: Any) -> None:
+    from retouch.generation.settings import TASKS
+
+    # The deploy file cannot import the package at module level (the worker's image lacks it).
+    assert load("generation").TASKS == TASKS
