@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import JobsFactory
-from jobs_helpers import ServerThread, b64, body, png, status_of, submit, wait_status
+from jobs_helpers import ServerThread, b64, body, mask_png, png, status_of, submit, wait_status
 from PIL import Image
 
 from retouch.sdk import _codec
@@ -156,7 +156,19 @@ def _post(url: str, payload: Any, **kwargs: Any) -> httpx.Response:
         (body(input_quality="huge"), "input_quality"),
         (body(reference_image=b64(png())), "reference_image"),
         (body(task_type="insertion", reference_mask_R=b64(png())), "reference_mask_R"),
-        (body(task_type="insertion", conditional_images=[b64(b"junk")]), "conditional_images[0]"),
+        (
+            body(task_type="insertion", prompt="a cat", mask=None, conditional_images=[b64(b"junk")]),
+            "conditional_images[0]",
+        ),
+        (body(conditional_images=[b64(mask_png())]), "not both"),
+        (body(mask=b64(mask_png(16, 16))), "mask is 16x16 but the image is 32x24"),
+        (body(mask=b64(png(colour=(0, 0, 0)))), "mask is empty"),
+        (body(task_type="insertion"), "prompt"),
+        (body(task_type="insertion", reference_image=b64(png())), "reference_mask_R"),
+        (
+            body(task_type="insertion", reference_image=b64(png(40, 40)), reference_mask_R=b64(mask_png())),
+            "reference_mask_R: mask is 32x24 but the image is 40x40",
+        ),
         ([1, 2, 3], "body"),
     ],
 )

@@ -34,6 +34,7 @@ from retouch.jobs.settings import JobsSettings
 from retouch.jobs.state import Job, ResultMeta, event_type_for
 from retouch.jobs.store import JobStore
 from retouch.jobs.validation import validate_request
+from retouch.runtime.concurrency import run_sync
 from retouch.runtime.images import ImageLimits
 from retouch.runtime.problems import ProblemError
 from retouch.sdk import _codec
@@ -153,7 +154,7 @@ class JobService:
     ) -> tuple[Job, bool]:
         """Validate and queue ``request``; returns ``(job, created)``. With an idempotency key the
         owner already used, returns that job (``created`` false) without queueing anything."""
-        validate_request(request, self.limits, self.settings.engines)
+        await run_sync(validate_request, request, self.limits, self.settings.engines)
         if self.queue.waiting_count() >= self.settings.max_queued:
             raise ProblemError(
                 429,

@@ -44,7 +44,7 @@ class JobsSettings(ServiceSettings, kw_only=True):
     #: ``local``: SQLite + HTTP dispatch + a blob directory; ``modal``: modal.Dict + spawn + Volume.
     backend: Literal["local", "modal"] = "local"
     #: Jobs running at once per generation backend (engine), unless ``engine_limits`` says otherwise.
-    max_running: int = 2
+    max_running: int = 1
     #: Per-engine override of ``max_running``: ``qwen=1,classic=4``.
     engine_limits: dict[str, int] = {}
     #: Engines a request may name in ``engine``; empty accepts any (the generation service decides).

@@ -1,6 +1,7 @@
-"""What can be checked about a :class:`GenerationRequest` without the model, at submit time:
-the fields each task needs, and that every image is a readable picture within the limits
-(from its header only; nothing is decoded)."""
+"""What can be checked about a :class:`GenerationRequest` without the model, at submit time, so a
+request the generation service would refuse is a 422 now rather than a failed job later: the
+fields each task needs (the same rules as the generation service), every image readable and within
+the limits (from its header), and each mask the size of its picture with something to edit."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 
 from PIL import Image, UnidentifiedImageError
 
-from retouch.runtime.images import ImageLimits
+from retouch.runtime.images import ImageLimits, open_mask
 from retouch.runtime.problems import ProblemError, field_error
 from retouch.sdk.models.common import FieldError
 from retouch.sdk.models.generation import GenerationRequest
@@ -37,8 +38,14 @@ def probe_image(data: bytes, field: str, limits: ImageLimits) -> tuple[int, int]
     return size
 
 
-def validate_request(request: GenerationRequest, limits: ImageLimits, engines: Sequence[str] = ()) -> None:
-    """Raise a 422 (or 413) problem listing what is wrong with ``request``; return if nothing is."""
+def _check_mask(data: bytes, field: str, limits: ImageLimits, size: tuple[int, int]) -> None:
+    probe_image(data, field, limits)
+    mask = open_mask(data, field=field, limits=limits, size=size, resize=False)
+    if mask.getextrema()[1] <= 127:
+        raise field_error(field, "mask is empty: no pixel is white (>127), so there is nothing to edit")
+
+
+def _check_fields(request: GenerationRequest, engines: Sequence[str]) -> None:
     errors: list[FieldError] = []
 
     def check(condition: bool, field: str, message: str) -> None:
@@ -50,15 +57,25 @@ def validate_request(request: GenerationRequest, limits: ImageLimits, engines: S
     if task in _NEEDS_MASK:
         check(has_mask, "mask", f"{task} needs a mask (or conditional_images with the mask first)")
     check(
-        request.reference_image is None or task == "insertion",
-        "reference_image",
-        "only insertion uses a reference image",
+        request.mask is None or not request.conditional_images,
+        "mask",
+        "give the mask either as mask or as conditional_images[0], not both",
     )
-    check(
-        request.reference_mask_R is None or request.reference_image is not None,
-        "reference_mask_R",
-        "a reference mask needs reference_image",
-    )
+    has_reference = request.reference_image is not None or request.reference_mask_R is not None
+    check(not has_reference or task == "insertion", "reference_image", "only insertion uses a reference")
+    if has_reference and task == "insertion":
+        check(
+            request.reference_image is not None,
+            "reference_image",
+            "reference_mask_R needs the reference_image it masks",
+        )
+        check(request.reference_mask_R is not None, "reference_mask_R", "reference_image needs reference_mask_R")
+    if task == "insertion" and not has_reference:
+        check(
+            bool(request.prompt.strip()),
+            "prompt",
+            "insertion needs a reference_image or a prompt saying what to insert",
+        )
     if engines:
         check(
             request.engine is None or request.engine in engines,
@@ -69,12 +86,19 @@ def validate_request(request: GenerationRequest, limits: ImageLimits, engines: S
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
         raise ProblemError(422, detail, errors=errors)
 
-    probe_image(request.input_image, "input_image", limits)
+
+def validate_request(request: GenerationRequest, limits: ImageLimits, engines: Sequence[str] = ()) -> None:
+    """Raise a 422 (or 413) problem saying what is wrong with ``request``; return if nothing is.
+    Masks are decoded (they are checked for content), so call this off the event loop."""
+    _check_fields(request, engines)
+    size = probe_image(request.input_image, "input_image", limits)
     if request.mask is not None:
-        probe_image(request.mask, "mask", limits)
+        _check_mask(request.mask, "mask", limits, size)
     for index, image in enumerate(request.conditional_images or ()):
-        probe_image(image, f"conditional_images[{index}]", limits)
-    if request.reference_image is not None:
-        probe_image(request.reference_image, "reference_image", limits)
-    if request.reference_mask_R is not None:
-        probe_image(request.reference_mask_R, "reference_mask_R", limits)
+        if index == 0:
+            _check_mask(image, "conditional_images[0]", limits, size)
+        else:
+            probe_image(image, f"conditional_images[{index}]", limits)
+    if request.reference_image is not None and request.reference_mask_R is not None:
+        reference_size = probe_image(request.reference_image, "reference_image", limits)
+        _check_mask(request.reference_mask_R, "reference_mask_R", limits, reference_size)
