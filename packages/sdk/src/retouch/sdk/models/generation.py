@@ -89,6 +89,9 @@ class ResultEvent(msgspec.Struct, kw_only=True, tag="result", tag_field="type"):
     #: What the caller should know about how the request was honoured (e.g. fields an engine
     #: does not use), so nothing is ignored silently.
     notes: list[str] = []
+    #: Set (with an empty ``image``) when the image was too large for the event channel: the key
+    #: of the blob holding it (the Modal worker writes big results to the jobs' blob Volume).
+    image_blob: str | None = None
 
 
 class ErrorEvent(msgspec.Struct, kw_only=True, tag="error", tag_field="type"):
