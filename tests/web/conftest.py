@@ -9,44 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from web_editor import API_KEY, CHROMIUM, CHROMIUM_ARGS, EditorPage, scene_image
+from web_editor import API_KEY, CHROMIUM, CHROMIUM_ARGS, EditorPage, scene_image, start_stack
 
-from retouch.local import Stack, StackSettings
+from retouch.local import Stack
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright
 
     from web_editor import Scene
-
-#: Services every editor test needs behind the gateway.
-REQUIRED = ("image_utils", "segmentation", "generation", "job_manager")
-
-
-def start_stack(data_dir: Path, *, env: dict[str, str] | None = None, **settings: Any) -> Stack:
-    """A local stack on free loopback ports with API keys on; fails the test with the reason if a
-    service is missing or does not start."""
-    stack = Stack(
-        StackSettings(
-            port=0,
-            data_dir=data_dir,
-            api_keys=API_KEY,
-            env={"RETOUCH_LOG_LEVEL": "warning", **(env or {})},
-            startup_timeout=240.0,
-            stop_timeout=10.0,
-            **settings,
-        )
-    )
-    names = {spec.name for spec in stack.services}
-    wanted = settings.get("only") or REQUIRED
-    missing = [name for name in wanted if name not in names]
-    if missing:
-        pytest.fail(f"services not installed in this environment: {', '.join(missing)}")
-    try:
-        stack.start()
-    except Exception as exc:  # noqa: BLE001 - any start-up failure fails the test with its reason
-        pytest.fail(f"the local stack did not start: {exc}")
-    return stack
-
 
 @pytest.fixture(scope="session")
 def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pytest
 from PIL import Image
+
+from retouch.local import Stack, StackSettings
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page
-
-    from retouch.local import Stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,6 +28,36 @@ CHROMIUM_ARGS = [
 ]
 API_KEY = "web-test-key"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "web"
+
+#: Services every editor test needs behind the gateway.
+REQUIRED = ("image_utils", "segmentation", "generation", "job_manager")
+
+
+def start_stack(data_dir: Path, *, env: dict[str, str] | None = None, **settings: Any) -> Stack:
+    """A local stack on free loopback ports with API keys on; fails the test with the reason if a
+    service is missing or does not start."""
+    stack = Stack(
+        StackSettings(
+            port=0,
+            data_dir=data_dir,
+            api_keys=API_KEY,
+            env={"RETOUCH_LOG_LEVEL": "warning", **(env or {})},
+            startup_timeout=240.0,
+            stop_timeout=10.0,
+            **settings,
+        )
+    )
+    names = {spec.name for spec in stack.services}
+    wanted = settings.get("only") or REQUIRED
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        pytest.fail(f"services not installed in this environment: {', '.join(missing)}")
+    try:
+        stack.start()
+    except Exception as exc:  # noqa: BLE001 - any start-up failure fails the test with its reason
+        pytest.fail(f"the local stack did not start: {exc}")
+    return stack
+
 
 #: Chromium logs every HTTP error answer of a fetch as a console error; tests that provoke one
 #: on purpose allow exactly that status.

@@ -395,20 +395,31 @@ async function buildRequest() {
 }
 
 let starting = false;
+let cancelBeforeStart = false;
+
+function showRunning(running) {
+  $("run").disabled = running;
+  $("cancel").hidden = !running;
+  $("cancel").disabled = false;
+}
+
 async function run() {
   if (runner.running || starting) return;
   starting = true;
+  cancelBeforeStart = false;
+  // Synchronously, so the page never shows the previous job's end while this one starts.
+  ui.clearError();
+  progress.begin();
+  showRunning(true);
   try {
     await runJob();
   } finally {
     starting = false;
+    showRunning(false);
   }
 }
 
 async function runJob() {
-  ui.clearError();
-  // Synchronously, so the page never shows the previous job's end while this one starts.
-  progress.begin();
   let body;
   try {
     body = await buildRequest();
@@ -421,11 +432,12 @@ async function runJob() {
     }
     return;
   }
+  if (cancelBeforeStart) {
+    progress.render({ status: "cancelled" });
+    return;
+  }
   const task = tasks.task;
   const before = cloneCanvas(editor.imageCanvas);
-  $("run").disabled = true;
-  $("cancel").hidden = false;
-  $("cancel").disabled = false;
   try {
     const { state, result } = await runner.run(body);
     if (state.status === "succeeded" && result) {
@@ -441,9 +453,6 @@ async function runJob() {
   } catch (err) {
     progress.render({ status: "failed" });
     ui.error(err, runner.taskId ? "The job stopped" : "Could not start the job");
-  } finally {
-    $("run").disabled = false;
-    $("cancel").hidden = true;
   }
 }
 
@@ -454,6 +463,11 @@ $("task-form").addEventListener("submit", (event) => {
 $("cancel").addEventListener("click", async () => {
   $("cancel").disabled = true;
   progress.els.status.textContent = "Cancelling…";
+  if (!runner.running) {
+    // Still preparing the request: it will not be sent.
+    cancelBeforeStart = true;
+    return;
+  }
   try {
     await runner.cancel();
   } catch (err) {

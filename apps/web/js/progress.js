@@ -51,6 +51,7 @@ export class ProgressView {
     this.els.box.hidden = false;
     this.els.box.dataset.status = "submitting";
     this.render({ status: "submitting" });
+    this.els.box.scrollIntoView({ block: "nearest" });
   }
 
   /** Estimated seconds left, from the job's own figure or the pace of its steps. */
