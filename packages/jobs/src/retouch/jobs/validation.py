@@ -41,7 +41,7 @@ def probe_image(data: bytes, field: str, limits: ImageLimits) -> tuple[int, int]
 def _check_mask(data: bytes, field: str, limits: ImageLimits, size: tuple[int, int]) -> None:
     probe_image(data, field, limits)
     mask = open_mask(data, field=field, limits=limits, size=size, resize=False)
-    if mask.getextrema()[1] <= 127:
+    if mask.point(lambda value: 255 if value > 127 else 0).getbbox() is None:
         raise field_error(field, "mask is empty: no pixel is white (>127), so there is nothing to edit")
 
 
