@@ -4,7 +4,7 @@ that fails the test on any console error and saves screenshots under ``tests/art
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +15,8 @@ from retouch.local import Stack
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright
-
     from web_editor import Scene
+
 
 @pytest.fixture(scope="session")
 def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
@@ -74,12 +74,14 @@ def open_editor(browser: Browser, request: pytest.FixtureRequest) -> Iterator[An
         pytest.fail("console errors on the page:\n" + "\n".join(errors))
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Keep each phase's report on the test item, so fixtures can tell that the test failed."""
-    outcome = yield
-    report = outcome.get_result()
+    report = yield
     setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 @pytest.fixture

@@ -36,7 +36,10 @@ def test_removal_runs_to_done_and_changes_only_the_masked_area(web_stack: Any, o
     editor.shot("masked")
     page = editor.page
     seen: list[str] = []
-    page.on("request", lambda r: seen.append(f"{r.method} {r.url.split('/api/', 1)[-1]}") if "/api/generate" in r.url else None)
+    page.on(
+        "request",
+        lambda r: seen.append(f"{r.method} {r.url.split('/api/', 1)[-1]}") if "/api/generate" in r.url else None,
+    )
     editor.run_job()
     editor.wait_job("succeeded")
     editor.shot("done")
@@ -114,7 +117,9 @@ def test_insertion_with_a_reference_cut_out(web_stack: Any, open_editor: Any, sc
     scale = box["width"] / reference.width
     page.mouse.click(box["x"] + reference.cx * scale, box["y"] + reference.cy * scale)
     page.wait_for_function("() => document.getElementById('ref-cutout').width > 0", timeout=60_000)
-    cut = page.evaluate("() => [document.getElementById('ref-cutout').width, document.getElementById('ref-cutout').height]")
+    cut = page.evaluate(
+        "() => [document.getElementById('ref-cutout').width, document.getElementById('ref-cutout').height]"
+    )
     # The cut-out is cropped to the object.
     assert cut[0] == pytest.approx(2 * reference.rx, abs=8) and cut[1] == pytest.approx(2 * reference.ry, abs=8)
     editor.shot("reference")
@@ -164,7 +169,9 @@ def test_white_balance_preview_then_job(web_stack: Any, open_editor: Any, tmp_pa
     editor.open_image(path)
     page = editor.page
     page.check("input[name='task'][value='white-balance']")
-    page.wait_for_function("() => document.getElementById('result-caption').textContent.includes('preview')", timeout=30_000)
+    page.wait_for_function(
+        "() => document.getElementById('result-caption').textContent.includes('preview')", timeout=30_000
+    )
     editor.shot("preview")
     spreads = page.evaluate(
         """() => ['before-canvas', 'after-canvas'].map((id) => { const c = document.getElementById(id);

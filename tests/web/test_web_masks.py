@@ -45,7 +45,10 @@ def test_two_smart_clicks_cover_the_object_then_undo_and_redo(web_stack: Any, op
     assert len(sent) == 2
     assert sent[0]["image"] and "image_id" not in sent[0]
     assert sent[1]["image_id"] and "image" not in sent[1]
-    assert sent[1]["points"] == [[round(scene.cx - scene.rx * 0.4), round(scene.cy)], [round(scene.cx + scene.rx * 0.4), round(scene.cy - scene.ry * 0.3)]]
+    assert sent[1]["points"] == [
+        [round(scene.cx - scene.rx * 0.4), round(scene.cy)],
+        [round(scene.cx + scene.rx * 0.4), round(scene.cy - scene.ry * 0.3)],
+    ]
     assert sent[1]["point_labels"] == [1, 1]
     # An exclude click (right button) refines the same selection.
     editor.click_image(10, 10, exclude=True)
@@ -83,7 +86,9 @@ def test_a_second_object_adds_to_the_mask(web_stack: Any, open_editor: Any, scen
     editor.click_image(scene.cx, scene.cy)
     editor.wait_history(2)
     stats = editor.mask_stats(scene)
-    corner = editor.page.evaluate("() => document.getElementById('mask-canvas').getContext('2d').getImageData(40, 205, 1, 1).data[3]")
+    corner = editor.page.evaluate(
+        "() => document.getElementById('mask-canvas').getContext('2d').getImageData(40, 205, 1, 1).data[3]"
+    )
     assert corner == 255
     assert stats["masked"] > stroke
     assert stats["coverage"] > 0.8
@@ -118,7 +123,9 @@ def test_brush_eraser_box_and_sizes(web_stack: Any, open_editor: Any, scene: Sce
     assert editor.mask_stats()["masked"] > 0
 
 
-@pytest.mark.parametrize(("op", "check"), [("grow", "more"), ("shrink", "less"), ("feather", "soft"), ("invert", "inverse")])
+@pytest.mark.parametrize(
+    ("op", "check"), [("grow", "more"), ("shrink", "less"), ("feather", "soft"), ("invert", "inverse")]
+)
 def test_mask_operations_use_image_utils(web_stack: Any, open_editor: Any, scene: Scene, op: str, check: str) -> None:
     editor = open_editor(web_stack)
     editor.open_image(scene.path)

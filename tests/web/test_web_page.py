@@ -23,7 +23,9 @@ DISPATCH_FILE_JS = """async ([kind, b64, name]) => {
 
 
 def image_size(editor: Any) -> tuple[int, int]:
-    size = editor.page.evaluate("() => [document.getElementById('image-canvas').width, document.getElementById('image-canvas').height]")
+    size = editor.page.evaluate(
+        "() => [document.getElementById('image-canvas').width, document.getElementById('image-canvas').height]"
+    )
     return int(size[0]), int(size[1])
 
 
@@ -97,7 +99,9 @@ def test_exif_orientation_is_respected(web_stack: Any, open_editor: Any, tmp_pat
     editor = open_editor(web_stack)
     editor.open_image(path)
     assert image_size(editor) == (30, 60)
-    top = editor.page.evaluate("() => Array.from(document.getElementById('image-canvas').getContext('2d').getImageData(15, 2, 1, 1).data)")
+    top = editor.page.evaluate(
+        "() => Array.from(document.getElementById('image-canvas').getContext('2d').getImageData(15, 2, 1, 1).data)"
+    )
     assert top[2] > 150 and top[0] < 100  # blue on top
     editor.shot("exif")
 

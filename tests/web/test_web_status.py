@@ -28,9 +28,7 @@ def test_indicator_follows_the_services(web_stack: Any, open_editor: Any) -> Non
     assert wait_status(editor, "online") == "Online (Generation sleeping)"
     page.click("#status-button")
     assert page.get_attribute("#status-button", "aria-expanded") == "true"
-    rows = {
-        str(li.get_attribute("data-service")): li.inner_text() for li in page.locator("#status-list li").all()
-    }
+    rows = {str(li.get_attribute("data-service")): li.inner_text() for li in page.locator("#status-list li").all()}
     assert set(rows) == {"generation", "segmentation", "image_utils", "job_manager"}
     assert "sleeping" in rows["generation"]
     assert "ready" in rows["segmentation"] and " ms" in rows["segmentation"]

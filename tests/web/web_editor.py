@@ -54,7 +54,7 @@ def start_stack(data_dir: Path, *, env: dict[str, str] | None = None, **settings
         pytest.fail(f"services not installed in this environment: {', '.join(missing)}")
     try:
         stack.start()
-    except Exception as exc:  # noqa: BLE001 - any start-up failure fails the test with its reason
+    except Exception as exc:
         pytest.fail(f"the local stack did not start: {exc}")
     return stack
 
@@ -81,7 +81,9 @@ class Scene:
         return {"cx": self.cx, "cy": self.cy, "rx": self.rx, "ry": self.ry}
 
 
-def scene_image(path: Path, size: tuple[int, int] = (320, 240), cast: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Scene:
+def scene_image(
+    path: Path, size: tuple[int, int] = (320, 240), cast: tuple[float, float, float] = (1.0, 1.0, 1.0)
+) -> Scene:
     """Write a textured background with a red ellipse on it; ``cast`` multiplies R, G, B (a
     colour cast for the white-balance preview)."""
     width, height = size
@@ -164,7 +166,14 @@ class EditorPage:
 
     @classmethod
     def open(
-        cls, browser: Browser, stack: Stack, test_name: str, *, api_key: str | None, size: tuple[int, int], query: str = ""
+        cls,
+        browser: Browser,
+        stack: Stack,
+        test_name: str,
+        *,
+        api_key: str | None,
+        size: tuple[int, int],
+        query: str = "",
     ) -> EditorPage:
         context = browser.new_context(viewport={"width": size[0], "height": size[1]}, accept_downloads=True)
         if api_key is not None:
@@ -273,7 +282,9 @@ class EditorPage:
             timeout=timeout,
         )
         got = self.job_status()
-        assert got == status, f"the job ended {got}: {self.page.inner_text('#job-status')!r}; error: {self.error_text()!r}"
+        assert got == status, (
+            f"the job ended {got}: {self.page.inner_text('#job-status')!r}; error: {self.error_text()!r}"
+        )
 
     def job_status(self) -> str:
         return str(self.page.get_attribute("#progress", "data-status"))
