@@ -70,7 +70,7 @@ def test_a_click_picks_the_most_confident_mask_under_it(candidates: Candidates) 
     assert selection is not None
     assert np.array_equal(selection.mask, MASKS[1])
     assert selection.score == pytest.approx(0.95)
-    assert np.array_equal(selection.upsample(PW, PH) > 127, full(MASKS[1]))
+    assert np.array_equal(selection.render(candidates) > 127, full(MASKS[1]))
 
 
 def test_an_exclude_click_steers_the_choice_away_from_masks_containing_it(candidates: Candidates) -> None:

@@ -176,3 +176,30 @@ async def test_a_broken_checkpoint_makes_the_service_unhealthy(make_app: MakeApp
     assert health.status_code == 503 and health.json()["status"] == "unhealthy"
     response = await http.post("/api/smart-mask", json={"image": DATA, "auto_detect": True})
     assert response.status_code == 503 and "failed to load" in response.json()["detail"]
+
+
+def test_rendered_candidates_equal_ultralytics_own_full_size_masks(
+    fastsam_engine: Engine, fastsam_weights: Path
+) -> None:
+    from ultralytics.models.fastsam import FastSAM
+
+    from retouch.segmentation.candidates import Candidates
+
+    image, _ = disk_scene(5)
+    candidates = fastsam_engine.prepare(image)
+    assert isinstance(candidates, Candidates) and candidates.protos is not None
+    reference = FastSAM(str(fastsam_weights)).predict(
+        np.ascontiguousarray(image[:, :, ::-1]),
+        retina_masks=True,
+        imgsz=256,
+        conf=0.001,
+        iou=0.9,
+        max_det=100,
+        verbose=False,
+    )[0]
+    expected = reference.masks.data.cpu().numpy() > 0.5
+    # ultralytics drops candidates whose mask is empty; the order is otherwise the same.
+    rendered = [mask for mask in (candidates.protos.render([i]) for i in range(len(candidates))) if mask.any()]
+    assert len(rendered) == len(expected) > 10
+    for ours, theirs in zip(rendered, expected, strict=True):
+        assert np.array_equal(ours, theirs)

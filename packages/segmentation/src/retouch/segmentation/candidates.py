@@ -1,7 +1,9 @@
 """Candidate masks of one picture (FastSAM's "everything" pass) and the choice among them per prompt.
 
-The network runs once per picture; what it found is kept here, at the network's resolution, one
-bit a pixel. Each click then only picks masks:
+The network runs once per picture; what it found is kept here: each mask at low resolution, one bit
+a pixel (for areas and overlaps), and optionally in the network's own form
+(:class:`~retouch.segmentation.protomasks.ProtoMasks`: exact at any pixel). Each click then only
+picks masks:
 
 - an include point picks the most confident mask containing it (preferring masks that contain no
   exclude point; with a box, the one that fits the box best);
@@ -10,7 +12,7 @@ bit a pixel. Each click then only picks masks:
 - an exclude point removes the most confident mask under it that contains no include point;
 - ``auto_detect`` prefers a confident, central mask of moderate size.
 
-Only the chosen union is scaled up to the picture's size.
+Only the chosen masks are rendered at the picture's size.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import cv2
 import numpy as np
 
 from retouch.segmentation.prompts import Prompts
+from retouch.segmentation.protomasks import ProtoMasks
 
 __all__ = ["Candidates", "Selection", "select"]
 
@@ -47,9 +50,13 @@ class Candidates:
     scores: np.ndarray
     #: ``(N, 4)`` bounding boxes ``x0, y0, x1, y1`` (mask coordinates, max edges exclusive).
     boxes: np.ndarray
+    #: The masks in the network's own form, when it has one: clicks are tested and masks rendered exactly.
+    protos: ProtoMasks | None = None
 
     @classmethod
-    def from_masks(cls, masks: np.ndarray, scores: np.ndarray, width: int, height: int) -> Candidates:
+    def from_masks(
+        cls, masks: np.ndarray, scores: np.ndarray, width: int, height: int, protos: ProtoMasks | None = None
+    ) -> Candidates:
         """Pack boolean ``(N, h, w)`` masks of a ``width`` x ``height`` picture."""
         masks = masks.astype(bool, copy=False)
         count, mask_height, mask_width = masks.shape
@@ -69,6 +76,7 @@ class Candidates:
             areas=areas,
             scores=np.asarray(scores, dtype=np.float32).reshape(count),
             boxes=boxes,
+            protos=protos,
         )
 
     def __len__(self) -> int:
@@ -77,7 +85,8 @@ class Candidates:
     @property
     def nbytes(self) -> int:
         """Memory held (for the cache's budget)."""
-        return int(self.packed.nbytes + self.areas.nbytes + self.scores.nbytes + self.boxes.nbytes)
+        extra = self.protos.nbytes if self.protos is not None else 0
+        return int(self.packed.nbytes + self.areas.nbytes + self.scores.nbytes + self.boxes.nbytes + extra)
 
     def to_mask_xy(self, points: np.ndarray) -> np.ndarray:
         """Picture pixel coordinates ``(P, 2)`` at mask resolution."""
@@ -89,6 +98,8 @@ class Candidates:
 
     def hits(self, points: np.ndarray) -> np.ndarray:
         """``(N, P)``: which masks contain each picture point."""
+        if self.protos is not None:
+            return self.protos.hits(points)
         xy = self.to_mask_xy(points)
         if xy.shape[0] == 0:
             return np.zeros((len(self), 0), dtype=bool)
@@ -135,13 +146,26 @@ class Candidates:
 
 @dataclass(frozen=True, eq=False)
 class Selection:
-    """The chosen masks' union at mask resolution, and their area-weighted confidence."""
+    """What a prompt chose: masks to take, masks to take away, a box to clip to; the result at mask
+    resolution, and the chosen masks' area-weighted confidence."""
 
+    chosen: list[int]
+    excluded: list[int]
+    clip: tuple[int, int, int, int] | None
     mask: np.ndarray
     score: float
 
-    def upsample(self, width: int, height: int) -> np.ndarray:
-        """The union as a ``uint8`` mask (255 inside) of the picture's size."""
+    def render(self, candidates: Candidates) -> np.ndarray:
+        """The result as a ``uint8`` mask (255 inside) of the picture's size."""
+        width, height = candidates.width, candidates.height
+        if candidates.protos is not None:
+            full = candidates.protos.render(self.chosen) & ~candidates.protos.render(self.excluded)
+            if self.clip is not None:
+                x0, y0, x1, y1 = self.clip
+                clipped = np.zeros_like(full)
+                clipped[y0:y1, x0:x1] = full[y0:y1, x0:x1]
+                full = clipped
+            return np.where(full, 255, 0).astype(np.uint8)
         small = np.where(self.mask, 255, 0).astype(np.uint8)
         if small.shape == (height, width):
             return small
@@ -183,10 +207,16 @@ def select(candidates: Candidates, prompts: Prompts) -> Selection | None:
     union = np.zeros((candidates.mask_height, candidates.mask_width), dtype=bool)
     for i in indices:
         union |= candidates.mask(i)
-    excluded = neg_hits & ~pos_hits.any(axis=1, keepdims=True)
-    for q in range(excluded.shape[1]):
-        if excluded[:, q].any():
-            union &= ~candidates.mask(_best(excluded[:, q], candidates.scores.astype(np.float64), candidates.areas))
+    excludable = neg_hits & ~pos_hits.any(axis=1, keepdims=True)
+    excluded = sorted(
+        {
+            _best(excludable[:, q], candidates.scores.astype(np.float64), candidates.areas)
+            for q in range(excludable.shape[1])
+            if excludable[:, q].any()
+        }
+    )
+    for i in excluded:
+        union &= ~candidates.mask(i)
     if prompts.box is not None:
         x0, y0, x1, y1 = candidates.to_mask_box(prompts.box)
         clipped = np.zeros_like(union)
@@ -194,7 +224,7 @@ def select(candidates: Candidates, prompts: Prompts) -> Selection | None:
         union = clipped
     weights = candidates.areas[indices].astype(np.float64)
     score = float(np.average(candidates.scores[indices], weights=weights)) if weights.sum() else 0.0
-    return Selection(mask=union, score=score)
+    return Selection(chosen=indices, excluded=excluded, clip=prompts.box, mask=union, score=score)
 
 
 def _best(pool: np.ndarray, preference: np.ndarray, areas: np.ndarray) -> int:

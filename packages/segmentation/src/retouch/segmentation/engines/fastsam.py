@@ -1,11 +1,15 @@
 """FastSAM (ultralytics) from a local weights file: the production engine (T4 on Modal).
 
-The network runs once per picture, in "everything" mode at its own input size
-(``retina_masks=False``); the candidate masks it finds are cached as
-:class:`~retouch.segmentation.candidates.Candidates` and every click only chooses among them
-(:func:`~retouch.segmentation.candidates.select`). torch and ultralytics are imported here
-only, when the model loads. ultralytics predictors are not thread-safe, so one lock serialises
-every call into the model.
+The network runs once per picture, in "everything" mode at its own input size. Its candidates
+are kept the way the network produces them (prototype maps, and per candidate its coefficients,
+box and confidence; see :class:`~retouch.segmentation.protomasks.ProtoMasks`) plus a
+low-resolution bitmap of each, in :class:`~retouch.segmentation.candidates.Candidates`; no
+candidate is ever computed at full size. Every click then chooses among them
+(:func:`~retouch.segmentation.candidates.select`) and only the chosen masks are rendered at the
+picture's resolution.
+
+torch and ultralytics are imported here only, when the model loads. ultralytics predictors are
+not thread-safe, so one lock serialises every call into the model.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from retouch.segmentation.cancel import CancelToken
 from retouch.segmentation.candidates import Candidates, select
 from retouch.segmentation.engines import PreparedImage, Segment
 from retouch.segmentation.prompts import Prompts
+from retouch.segmentation.protomasks import ProtoMasks
 from retouch.segmentation.settings import SegmentationSettings
 
 __all__ = ["FastSAMEngine"]
@@ -68,6 +73,7 @@ class FastSAMEngine:
         if self._device == "auto":
             self._device = "cuda:0" if torch.cuda.is_available() else "cpu"
         with self._lock:
+            self._predictor = _candidate_predictor()
             self.model = FastSAM(str(self.weights))
             # The first call builds ultralytics' predictor (fuses layers, warms up); pay for it now.
             size = self._settings.fastsam_imgsz
@@ -75,37 +81,34 @@ class FastSAMEngine:
         log.info("FastSAM loaded from %s on %s", self.weights, self._device)
 
     def prepare(self, image: np.ndarray) -> PreparedImage:
-        """Run the network once on an RGB picture and keep every candidate mask it found."""
+        """Run the network once on an RGB picture and keep every candidate it found."""
         if self.model is None:
             raise RuntimeError("FastSAM is not loaded")
         bgr = np.ascontiguousarray(image[:, :, ::-1])  # ultralytics takes numpy pictures as BGR, like OpenCV
         height, width = image.shape[:2]
         with self._lock:
-            result = self._predict(bgr)[0]
+            pred, proto, net_shape = self._predict(bgr)
             self.passes += 1
-        if result.masks is None or len(result) == 0:
-            empty = np.zeros((0, 1, 1), dtype=bool)
-            return Candidates.from_masks(empty, np.zeros(0, np.float32), width, height)
-        masks = _content(result.masks.data, height, width)
-        scores = result.boxes.conf.detach().float().cpu().numpy()
-        return Candidates.from_masks(masks, scores, width, height)
+        return _candidates(pred, proto, net_shape, width, height)
 
     def segment(self, prepared: PreparedImage, prompts: Prompts, cancel: CancelToken) -> Segment:
-        """Choose among the picture's candidates and scale only the chosen union up."""
+        """Choose among the picture's candidates and render only the chosen ones at full size."""
         assert isinstance(prepared, Candidates)
         selection = select(prepared, prompts)
         cancel.check()
         if selection is None:
             return Segment(mask=np.zeros((prepared.height, prepared.width), np.uint8), score=0.0)
-        return Segment(mask=selection.upsample(prepared.width, prepared.height), score=selection.score)
+        return Segment(mask=selection.render(prepared), score=selection.score)
 
-    def _predict(self, bgr: np.ndarray) -> list[Any]:
+    def _predict(self, bgr: np.ndarray) -> tuple[Any, Any, tuple[int, int]]:
+        """The network's raw candidates for one picture: ``(pred, proto, input_shape)`` (under the lock)."""
         settings = self._settings
         options: dict[str, Any] = {}
         if self._device.startswith("cuda"):
             options["half"] = True  # FP16 on the GPU (only named there: newer ultralytics warns about the flag)
-        results: list[Any] = self.model.predict(
+        self.model.predict(
             bgr,
+            predictor=self._predictor,
             device=self._device,
             retina_masks=False,
             imgsz=settings.fastsam_imgsz,
@@ -115,16 +118,74 @@ class FastSAMEngine:
             verbose=False,
             **options,
         )
-        return results
+        raw: tuple[Any, Any, tuple[int, int]] = self.model.predictor.raw
+        return raw
 
 
-def _content(masks: Any, height: int, width: int) -> np.ndarray:
-    """The masks without the letterbox padding ultralytics added around the picture, as numpy."""
-    net_height, net_width = int(masks.shape[1]), int(masks.shape[2])
+def _candidate_predictor() -> type:
+    """ultralytics' FastSAM predictor, keeping each candidate's coefficients and the prototypes
+    instead of computing every candidate's mask at full size (most of its post-processing time)."""
+    from ultralytics.engine.results import Results
+    from ultralytics.models.fastsam import FastSAMPredictor
+    from ultralytics.utils import ops
+
+    class CandidatePredictor(FastSAMPredictor):  # type: ignore[misc]
+        raw: tuple[Any, Any, tuple[int, int]]
+
+        # The segmentation predictor's signature (it adds ``proto`` to the detection predictor's).
+        def construct_result(self, pred: Any, img: Any, orig_img: Any, img_path: Any, proto: Any) -> Any:  # type: ignore[override]
+            self.raw = (pred.detach().clone(), proto.detach(), (int(img.shape[2]), int(img.shape[3])))
+            boxes = pred[:, :6].clone()
+            boxes[:, :4] = ops.scale_boxes(img.shape[2:], boxes[:, :4], orig_img.shape)
+            return Results(orig_img, path=img_path, names=getattr(self.model, "names", {0: "object"}), boxes=boxes)
+
+    return CandidatePredictor
+
+
+def _candidates(pred: Any, proto: Any, net_shape: tuple[int, int], width: int, height: int) -> Candidates:
+    """Candidates from the network's raw output on a letterboxed ``net_shape`` input."""
+    import torch
+
+    count = int(pred.shape[0])
+    channels, grid_height, grid_width = (int(v) for v in proto.shape)
+    net_height, net_width = net_shape
+    # Where the picture lies in the letterboxed input (ultralytics' LetterBox(center=True) rounding).
     gain = min(net_height / height, net_width / width)
-    content_height, content_width = max(1, round(height * gain)), max(1, round(width * gain))
-    # The same rounding as ultralytics' LetterBox(center=True).
-    top = round((net_height - content_height) / 2 - 0.1)
+    content_width, content_height = max(1, round(width * gain)), max(1, round(height * gain))
     left = round((net_width - content_width) / 2 - 0.1)
-    crop = masks[:, top : top + content_height, left : left + content_width]
-    return np.asarray(crop.detach().cpu().numpy() > 0.5)
+    top = round((net_height - content_height) / 2 - 0.1)
+    to_grid_x, to_grid_y = grid_width / net_width, grid_height / net_height
+    region = (
+        left * to_grid_x,
+        top * to_grid_y,
+        (left + content_width) * to_grid_x,
+        (top + content_height) * to_grid_y,
+    )
+    pred = pred.float()
+    boxes_net = pred[:, :4]
+    offset = torch.tensor([left, top, left, top], dtype=boxes_net.dtype, device=boxes_net.device)
+    limit = torch.tensor([width, height, width, height], dtype=boxes_net.dtype, device=boxes_net.device)
+    boxes = torch.minimum(((boxes_net - offset) / gain).clamp(min=0), limit)
+    protos = proto.float()
+    coeffs = pred[:, 6 : 6 + channels]
+    # Each candidate at the prototypes' resolution, inside its box: for areas, overlaps and auto-detect.
+    logits = (coeffs @ protos.reshape(channels, -1)).reshape(count, grid_height, grid_width)
+    grid_boxes = boxes_net * torch.tensor([to_grid_x, to_grid_y, to_grid_x, to_grid_y], device=boxes_net.device)
+    cols = torch.arange(grid_width, device=logits.device, dtype=torch.float32)[None, None, :]
+    rows = torch.arange(grid_height, device=logits.device, dtype=torch.float32)[None, :, None]
+    x0, y0, x1, y1 = (grid_boxes[:, i, None, None] for i in range(4))
+    inside = (cols >= x0) & (cols < x1) & (rows >= y0) & (rows < y1)
+    low = (logits > 0) & inside
+    r0, r1 = round(region[1]), max(round(region[1]) + 1, round(region[3]))
+    c0, c1 = round(region[0]), max(round(region[0]) + 1, round(region[2]))
+    masks = low[:, r0:r1, c0:c1].cpu().numpy()
+    proto_masks = ProtoMasks(
+        protos=protos.cpu().numpy(),
+        coeffs=coeffs.cpu().numpy(),
+        boxes=boxes.cpu().numpy(),
+        region=region,
+        width=width,
+        height=height,
+    )
+    scores = pred[:, 4].cpu().numpy()
+    return Candidates.from_masks(masks, scores, width, height, protos=proto_masks)
