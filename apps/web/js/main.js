@@ -3,16 +3,16 @@
 
 import { ApiClient, ApiError } from "./api.js";
 import { Compare } from "./compare.js";
-import { Editor, TOOLS } from "./editor.js";
-import { canvasFromBase64, canvasFromBlob, cloneCanvas, downloadBlob, canvasToBlob, imageFileFrom } from "./imageio.js";
+import { Editor } from "./editor.js";
+import { canvasFromBlob, canvasToBlob, cloneCanvas, downloadBlob, imageFileFrom } from "./imageio.js";
 import { MASK_OPS, maskOperation, whiteBalancePreview } from "./imageutils.js";
-import { JobRunner, errorText } from "./jobs.js";
-import { ProgressView } from "./progress.js";
 import { ReferencePanel } from "./reference.js";
 import { Results } from "./results.js";
-import { Stage, isTyping } from "./stage.js";
+import { RunPanel } from "./runpanel.js";
+import { installShortcuts } from "./shortcuts.js";
+import { Stage } from "./stage.js";
 import { StatusIndicator } from "./status.js";
-import { FieldProblem, TaskForm } from "./tasks.js";
+import { TaskForm } from "./tasks.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(window.location.search);
@@ -21,8 +21,8 @@ const params = new URLSearchParams(window.location.search);
 
 const ui = {
   error(err, context) {
-    let message = err instanceof Error ? err.message : String(err);
     if (err instanceof ApiError && err.kind === "aborted") return;
+    let message = err instanceof Error ? err.message : String(err);
     if (context) message = `${context}. ${message}`;
     $("error-text").textContent = message;
     $("error-banner").hidden = false;
@@ -368,172 +368,41 @@ results.onUseAsInput = (entry) => {
 
 // -- running a job ---------------------------------------------------------------------------------
 
-const runner = new JobRunner(api);
-const progress = new ProgressView({
-  box: $("progress"),
-  status: $("job-status"),
-  bar: $("job-progress"),
-  steps: $("job-steps"),
-  eta: $("job-eta"),
-});
-runner.onUpdate = (state) => progress.render(state);
-runner.onCancelError = (err) => ui.error(err, "Could not cancel");
-
-async function buildRequest() {
-  if (!editor.hasImage) throw new Error("Open a picture first.");
-  const body = tasks.fields();
-  if (tasks.spec.needsMask) {
-    if (editor.maskIsEmpty()) {
-      throw new Error(`${tasks.spec.label} needs a mask: paint over the area or click it with the Smart tool.`);
-    }
-    body.mask = await editor.maskBase64();
-    body.mask_tool_type = editor.maskToolType();
-  }
-  if (tasks.task === "insertion") Object.assign(body, await reference.fields());
-  body.input_image = await editor.image.base64();
-  return body;
-}
-
-let starting = false;
-let cancelBeforeStart = false;
-
-function showRunning(running) {
-  $("run").disabled = running;
-  $("cancel").hidden = !running;
-  $("cancel").disabled = false;
-}
-
-async function run() {
-  if (runner.running || starting) return;
-  starting = true;
-  cancelBeforeStart = false;
-  // Synchronously, so the page never shows the previous job's end while this one starts.
-  ui.clearError();
-  progress.begin();
-  showRunning(true);
-  try {
-    await runJob();
-  } finally {
-    starting = false;
-    showRunning(false);
-  }
-}
-
-async function runJob() {
-  let body;
-  try {
-    body = await buildRequest();
-  } catch (err) {
-    progress.hide();
-    ui.error(err, "Cannot run yet");
-    if (err instanceof FieldProblem) {
-      $("advanced").open = $("advanced").open || $("advanced").contains(err.field);
-      err.field.focus();
-    }
-    return;
-  }
-  if (cancelBeforeStart) {
-    progress.render({ status: "cancelled" });
-    return;
-  }
-  const task = tasks.task;
-  const before = cloneCanvas(editor.imageCanvas);
-  try {
-    const { state, result } = await runner.run(body);
-    if (state.status === "succeeded" && result) {
-      const after = await canvasFromBase64(result.image);
-      results.add({ taskId: runner.taskId, task, before, after, seed: result.seed ?? null });
-      progress.render(state);
-      ui.announce("Done: compare the result with the slider.");
-    } else if (state.status === "cancelled") {
-      ui.announce("The job was cancelled.");
-    } else if (state.status === "failed") {
-      ui.error(new Error(errorText(state.error) || "The service gave no reason."), "The edit failed");
-    }
-  } catch (err) {
-    progress.render({ status: "failed" });
-    ui.error(err, runner.taskId ? "The job stopped" : "Could not start the job");
-  }
-}
-
-$("task-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  run();
-});
-$("cancel").addEventListener("click", async () => {
-  $("cancel").disabled = true;
-  progress.els.status.textContent = "Cancelling…";
-  if (!runner.running) {
-    // Still preparing the request: it will not be sent.
-    cancelBeforeStart = true;
-    return;
-  }
-  try {
-    await runner.cancel();
-  } catch (err) {
-    $("cancel").disabled = false;
-    ui.error(err, "Could not cancel");
-  }
+const runPanel = new RunPanel({
+  api,
+  editor,
+  tasks,
+  reference,
+  results,
+  ui,
+  els: {
+    form: $("task-form"),
+    run: $("run"),
+    cancel: $("cancel"),
+    advanced: $("advanced"),
+    box: $("progress"),
+    status: $("job-status"),
+    bar: $("job-progress"),
+    steps: $("job-steps"),
+    eta: $("job-eta"),
+  },
 });
 
 // -- keyboard ------------------------------------------------------------------------------------
 
-const TOOL_KEYS = { b: "brush", e: "eraser", x: "box", s: "smart", h: "pan" };
+function closeStatusPanel() {
+  if (statusPanel.hidden) return false;
+  statusPanel.hidden = true;
+  $("status-button").setAttribute("aria-expanded", "false");
+  $("status-button").focus();
+  return true;
+}
 
-window.addEventListener("keydown", (event) => {
-  if (event.key === "Escape") {
-    if (!statusPanel.hidden) {
-      statusPanel.hidden = true;
-      $("status-button").setAttribute("aria-expanded", "false");
-      $("status-button").focus();
-      return;
-    }
-    if (editor.session) editor.endSession();
-    return;
-  }
-  if (isTyping(event.target)) return;
-  const mod = event.ctrlKey || event.metaKey;
-  const key = event.key.toLowerCase();
-  if (mod && key === "z" && view === "edit") {
-    event.preventDefault();
-    if (event.shiftKey) editor.redo();
-    else editor.undo();
-    return;
-  }
-  if (mod && key === "y" && view === "edit") {
-    event.preventDefault();
-    editor.redo();
-    return;
-  }
-  if (mod || event.altKey) {
-    if (event.target === $("stage") && editor.onStageKey(event)) event.preventDefault();
-    return;
-  }
-  if (view === "edit" && (key === "[" || key === "]")) {
-    editor.stepBrush(key === "]" ? 1 : -1);
-    event.preventDefault();
-  } else if (view === "edit" && TOOL_KEYS[key] && !event.shiftKey) {
-    editor.setTool(TOOL_KEYS[key]);
-  } else if (key === "+" || key === "=") {
-    stage.viewport.zoomCentre(1.25);
-  } else if (key === "-" || key === "_") {
-    stage.viewport.zoomCentre(0.8);
-  } else if (key === "0") {
-    stage.viewport.fit();
-  } else if (key === "1") {
-    stage.viewport.actualSize();
-  } else if (event.target === $("stage")) {
-    if (view === "edit" && editor.onStageKey(event)) event.preventDefault();
-    else if (view === "result" && (key === "arrowleft" || key === "arrowright")) {
-      compare.setSplit(compare.split + (key === "arrowright" ? 0.05 : -0.05));
-      event.preventDefault();
-    }
-  }
-});
+installShortcuts({ editor, stage, compare, view: () => view, closePopover: closeStatusPanel });
 
 tasks.onTask(tasks.task);
 setView("edit");
 document.body.dataset.ready = "true";
 
 /** Hooks for automated checks of the page (read-only views of its state). */
-window.retouch = { editor, results, runner, status, tasks, reference, setView, get view() { return view; } };
+window.retouch = { editor, results, runner: runPanel.runner, status, tasks, reference, setView, get view() { return view; } };
