@@ -11,9 +11,9 @@ from jobs_helpers import submit, wait_status, wait_until
 
 def test_finished_jobs_and_their_blobs_expire(jobs_server: JobsFactory, tmp_path: Path) -> None:
     server = jobs_server(ttl_seconds=0.3, expiry_interval_seconds=0.1)
-    running = submit(server.url, prompt="steps=200 delay=0.05")
     done = submit(server.url)
     wait_status(server.url, done, "succeeded")
+    running = submit(server.url, prompt="steps=200 delay=0.05")
     blob_dir = tmp_path / "data" / "jobs" / "blobs" / done
     wait_until(
         lambda: httpx.get(f"{server.url}/api/generate/status/{done}").status_code == 404, what="the job to expire"
