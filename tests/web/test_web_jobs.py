@@ -286,3 +286,22 @@ def test_wrong_api_key_gives_a_readable_error_and_a_key_field(web_stack: Any, op
     editor.run_job()
     editor.wait_job("succeeded")
     assert editor.error_text() == ""
+
+
+def test_a_refused_request_shows_the_services_reason(web_stack: Any, open_editor: Any, scene: Scene) -> None:
+    # This stack runs the classic engine only: asking for qwen is refused, and the page says why.
+    editor = open_editor(web_stack)
+    editor.open_image(scene.path)
+    page = editor.page
+    page.keyboard.press("x")
+    editor.drag_image([(20, 20), (60, 60)])
+    editor.wait_history(1)
+    page.click("#advanced summary")
+    page.select_option("#engine", "qwen")
+    editor.run_job()
+    page.wait_for_selector("#error-banner", state="visible")
+    message = editor.error_text()
+    editor.shot("refused")
+    assert message.startswith("The edit failed. "), message
+    assert "qwen" in message, message
+    assert editor.job_status() == "failed"

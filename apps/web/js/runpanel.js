@@ -102,7 +102,8 @@ export class RunPanel {
       } else if (state.status === "cancelled") {
         ui.announce("The job was cancelled.");
       } else if (state.status === "failed") {
-        ui.error(new Error(errorText(state.error) || "The service gave no reason."), "The edit failed");
+        const reason = errorText(state.error) || "the service gave no reason";
+        ui.error(new Error(reason.charAt(0).toUpperCase() + reason.slice(1)), "The edit failed");
       }
     } catch (err) {
       progress.render({ status: "failed" });
