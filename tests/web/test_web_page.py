@@ -184,3 +184,25 @@ def test_every_control_has_a_label_and_is_reachable_by_keyboard(web_stack: Any, 
     page.keyboard.press("Enter")
     assert editor.history_length() == 1
     assert editor.mask_stats()["masked"] > 0
+
+
+def test_space_pans_over_the_picture_even_with_a_button_focused(web_stack: Any, open_editor: Any, scene: Scene) -> None:
+    editor = open_editor(web_stack)
+    editor.open_image(scene.path)
+    page = editor.page
+    page.keyboard.press("x")
+    editor.drag_image([(20, 20), (60, 60)])
+    editor.wait_history(1)
+    page.focus("#mask-clear")
+    x, y = editor.image_point(100, 100)
+    page.mouse.move(x, y)
+    before = page.evaluate("() => window.retouch.editor.stage.viewport.tx")
+    page.keyboard.down("Space")
+    page.mouse.down()
+    page.mouse.move(x + 50, y, steps=3)
+    page.mouse.up()
+    page.keyboard.up("Space")
+    assert page.evaluate("() => window.retouch.editor.stage.viewport.tx") - before == pytest.approx(50, abs=1)
+    # The focused Clear button was not pressed by the Space key.
+    assert editor.history_length() == 1
+    assert editor.mask_stats()["masked"] == 40 * 40

@@ -60,7 +60,10 @@ export class Stage {
     });
     el.addEventListener("contextmenu", (e) => e.preventDefault());
     window.addEventListener("keydown", (e) => {
-      if (e.code === "Space" && !isTyping(e.target) && !isButtonLike(e.target)) {
+      // Space pans where it has no meaning of its own, or while the pointer is over the picture
+      // (then a focused button must not be pressed by it either: see keyup).
+      const free = e.target === document.body || e.target === this.element;
+      if (e.code === "Space" && !isTyping(e.target) && (free || (this.hover && this.viewport.hasContent))) {
         if (!this.spaceDown) {
           this.spaceDown = true;
           this.updateCursor();
@@ -69,9 +72,10 @@ export class Stage {
       }
     });
     window.addEventListener("keyup", (e) => {
-      if (e.code === "Space") {
+      if (e.code === "Space" && this.spaceDown) {
         this.spaceDown = false;
         this.updateCursor();
+        e.preventDefault();
       }
     });
     window.addEventListener("blur", () => {
@@ -166,8 +170,4 @@ export function isTyping(target) {
     return !["checkbox", "radio", "button", "submit", "reset", "range", "file", "color"].includes(target.type);
   }
   return false;
-}
-
-function isButtonLike(target) {
-  return target instanceof HTMLButtonElement || (target instanceof HTMLInputElement && ["checkbox", "radio", "button", "submit"].includes(target.type));
 }
