@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def web_stack(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole stack with classic engines, API key ``API_KEY``, generation reported as a
-    scale-to-zero service (so the indicator shows it sleeping)."""
+    scale-to-zero service (so the indicator shows it sleeping). Asks for ``playwright`` first so
+    that without a browser the tests skip before anything starts."""
     stack = start_stack(tmp_path_factory.mktemp("web-stack"), env={"RETOUCH_SCALE_TO_ZERO": "generation"})
     yield stack
     stack.stop()

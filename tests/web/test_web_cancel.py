@@ -27,7 +27,7 @@ STEPS = 100
 
 
 @pytest.fixture(scope="module")
-def qwen_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def qwen_stack(playwright: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Gateway, jobs and a generation service running the tiny qwen model; a larger working
     frame than the model's tests use, so that 100 steps take long enough to cancel."""
     spec = importlib.util.spec_from_file_location("tiny_qwen", TINY_QWEN)
