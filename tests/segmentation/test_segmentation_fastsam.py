@@ -203,3 +203,14 @@ def test_rendered_candidates_equal_ultralytics_own_full_size_masks(
     assert len(rendered) == len(expected) > 10
     for ours, theirs in zip(rendered, expected, strict=True):
         assert np.array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (5, 3), (300, 20)])
+async def test_tiny_and_thin_pictures(http: httpx.AsyncClient, size: tuple[int, int]) -> None:
+    width, height = size
+    image = (np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8)
+    for body in ({"points": [[0, 0]]}, {"bbox": [0, 0, width, height]}, {"auto_detect": True}):
+        response = await http.post("/api/smart-mask", json={"image": b64(png(image)), **body})
+        assert response.status_code in (200, 422), response.text
+        if response.status_code == 200:
+            assert response_mask(response.json()).shape == (height, width)

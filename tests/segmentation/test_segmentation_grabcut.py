@@ -160,3 +160,26 @@ async def test_second_click_reuses_the_picture_by_image_id(http: httpx.AsyncClie
     # Sending the same bytes again also hits the cache (the id is the content's hash).
     third = await smart_mask(http, image=b64(png(image)), points=[[110, 96]])
     assert third["cached"] is True and third["image_id"] == first["image_id"]
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (5, 3), (3, 40)])
+async def test_tiny_pictures_get_a_mask_or_a_clear_4xx(http: httpx.AsyncClient, size: tuple[int, int]) -> None:
+    width, height = size
+    image = (np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8)
+    stroke = b64(png(np.full((height, width), 255, np.uint8)))
+    bodies: list[dict[str, Any]] = [
+        {"points": [[0, 0]]},
+        {"bbox": [0, 0, width, height]},
+        {"auto_detect": True},
+        {"mask": stroke},
+    ]
+    for body in bodies:
+        response = await http.post("/api/smart-mask", json={"image": b64(png(image)), **body})
+        assert response.status_code in (200, 422), response.text
+        if response.status_code == 200:
+            check_well_formed(response.json(), width, height)
+        else:
+            assert response.json()["detail"] == "nothing found at the given prompts"
+    # A click always keeps at least the clicked pixel.
+    click = await smart_mask(http, image=b64(png(image)), points=[[0, 0]])
+    assert response_mask(click)[0, 0] == 255

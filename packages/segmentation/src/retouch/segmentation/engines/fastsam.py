@@ -125,9 +125,15 @@ class FastSAMEngine:
 def _candidate_predictor() -> type:
     """ultralytics' FastSAM predictor, keeping each candidate's coefficients and the prototypes
     instead of computing every candidate's mask at full size (most of its post-processing time)."""
+    from ultralytics import __version__ as ultralytics_version
     from ultralytics.engine.results import Results
     from ultralytics.models.fastsam import FastSAMPredictor
     from ultralytics.utils import ops
+
+    if not hasattr(FastSAMPredictor, "construct_result"):
+        raise RuntimeError(
+            f"ultralytics {ultralytics_version} is too old for the fastsam engine: install ultralytics>=8.4"
+        )
 
     class CandidatePredictor(FastSAMPredictor):  # type: ignore[misc]
         raw: tuple[Any, Any, tuple[int, int]]

@@ -100,7 +100,9 @@ class GrabCutEngine:
         fgd_model = np.zeros((1, 65), np.float64)
         previous = _foreground(labels)
         score = 0.0
-        for i in range(self._iterations):
+        # GrabCut needs pixels of both kinds to learn from (a tiny picture may offer only one): the seeds stand.
+        iterations = self._iterations if _has_both(labels) else 0
+        for i in range(iterations):
             cancel.check()
             mode = cv2.GC_INIT_WITH_MASK if i == 0 else cv2.GC_EVAL
             # The rectangle is unused: the label map seeds every mode used here.
