@@ -4,8 +4,9 @@
 
 Starts a real image-utils process and a real gateway process in front of it (loopback ports, a
 service token, the rate limit off), then measures a small call (extract-object on a 16x16 image)
-and extract-object on a ~4 MB PNG, at concurrency 1 and 32: p50, p99, requests per second, and the
-gateway/direct ratios. Direct and gateway rounds alternate so that load from elsewhere on the
+and extract-object on a ~4 MB PNG, at concurrency 1 and 32: p50, p99, requests per second, the
+gateway/direct ratios, and the gateway process's CPU time per request (which, unlike latency, does
+not depend on what else the machine is running). Direct and gateway rounds alternate so that load from elsewhere on the
 machine hits both alike. Prints a table and writes bench-results/gateway_overhead.json.
 
 Goals (issue 2): the gateway adds at most 1 ms to the small call's p50 at concurrency 1, and at
@@ -61,6 +62,17 @@ class Result:
     p99_ms: float
     mean_ms: float
     req_per_s: float
+    #: CPU time the gateway process spent per request (gateway rounds only; Linux /proc).
+    gateway_cpu_ms: float | None = None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` (``None`` where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -150,7 +162,7 @@ def summarize(case: Case, target: str, latencies: list[float], wall: float) -> R
     )
 
 
-async def measure(cases: list[Case], urls: dict[str, str], rounds: int) -> list[Result]:
+async def measure(cases: list[Case], urls: dict[str, str], rounds: int, gateway_pid: int) -> list[Result]:
     headers = {"content-type": "application/json"}
     targets = {"direct": {**headers, "x-service-token": TOKEN}, "gateway": headers}
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -163,15 +175,23 @@ async def measure(cases: list[Case], urls: dict[str, str], rounds: int) -> list[
                 await run_round(client, warm, targets[name])
             samples: dict[str, list[float]] = {name: [] for name in clients}
             walls: dict[str, float] = dict.fromkeys(clients, 0.0)
+            gateway_cpu: float | None = 0.0
             for index in range(rounds):
                 # Alternate which target goes first, so drift in machine load favours neither.
                 order = list(clients) if index % 2 == 0 else list(reversed(clients))
                 for name in order:
+                    before = cpu_seconds(gateway_pid)
                     latencies, wall = await run_round(clients[name], case, targets[name])
+                    after = cpu_seconds(gateway_pid)
                     samples[name].extend(latencies)
                     walls[name] += wall
+                    if name == "gateway" and gateway_cpu is not None:
+                        gateway_cpu = None if before is None or after is None else gateway_cpu + after - before
             for name in clients:
-                results.append(summarize(case, name, samples[name], walls[name]))
+                result = summarize(case, name, samples[name], walls[name])
+                if name == "gateway" and gateway_cpu is not None:
+                    result.gateway_cpu_ms = round(gateway_cpu / result.requests * 1000, 3)
+                results.append(result)
                 print(f"  measured {case.name} c={case.concurrency} {name}", file=sys.stderr)
     finally:
         for client in clients.values():
@@ -200,6 +220,7 @@ def compare(results: list[Result]) -> list[dict[str, object]]:
                 "direct_req_per_s": direct.req_per_s,
                 "gateway_req_per_s": gateway.req_per_s,
                 "throughput_ratio": round(gateway.req_per_s / direct.req_per_s, 3),
+                "gateway_cpu_ms_per_request": gateway.gateway_cpu_ms,
             }
         )
     return rows
@@ -208,7 +229,8 @@ def compare(results: list[Result]) -> list[dict[str, object]]:
 def print_table(rows: list[dict[str, object]]) -> None:
     header = (
         f"{'case':<10} {'conc':>4} | {'direct p50':>10} {'gw p50':>9} {'added':>8} {'ratio':>6} | "
-        f"{'direct p99':>10} {'gw p99':>9} {'ratio':>6} | {'direct r/s':>10} {'gw r/s':>8} {'ratio':>6}"
+        f"{'direct p99':>10} {'gw p99':>9} {'ratio':>6} | {'direct r/s':>10} {'gw r/s':>8} {'ratio':>6} | "
+        f"{'gw cpu/req':>10}"
     )
     print(header)
     print("-" * len(header))
@@ -217,8 +239,13 @@ def print_table(rows: list[dict[str, object]]) -> None:
             f"{row['case']:<10} {row['concurrency']:>4} | {row['direct_p50_ms']:>8.2f}ms {row['gateway_p50_ms']:>7.2f}ms "
             f"{row['added_p50_ms']:>+6.2f}ms {row['p50_ratio']:>6.3f} | {row['direct_p99_ms']:>8.2f}ms "
             f"{row['gateway_p99_ms']:>7.2f}ms {row['p99_ratio']:>6.3f} | {row['direct_req_per_s']:>10.1f} "
-            f"{row['gateway_req_per_s']:>8.1f} {row['throughput_ratio']:>6.3f}"
+            f"{row['gateway_req_per_s']:>8.1f} {row['throughput_ratio']:>6.3f} | "
+            f"{_ms(row['gateway_cpu_ms_per_request']):>10}"
         )
+
+
+def _ms(value: object) -> str:
+    return "n/a" if value is None else f"{value:.3f}ms"
 
 
 def main() -> int:
@@ -235,7 +262,7 @@ def main() -> int:
     cases = [
         Case("small", small, 1, int(250 * scale)),
         Case("small", small, 32, int(1000 * scale)),
-        Case("4MB", big, 1, max(3, int(10 * scale))),
+        Case("4MB", big, 1, max(3, int(15 * scale))),
         Case("4MB", big, 32, 32),
     ]
     print(f"4 MB case: PNG {len(big_image) / 1e6:.2f} MB, request body {len(big) / 1e6:.2f} MB", file=sys.stderr)
@@ -252,7 +279,8 @@ def main() -> int:
         gateway = start("retouch.gateway.app:create_app", ports["gateway"], gateway_env)
         processes.append(gateway)
         wait_healthy(urls["gateway"], gateway)
-        results = asyncio.run(measure(cases, {"direct": urls["image_utils"], "gateway": urls["gateway"]}, args.rounds))
+        targets = {"direct": urls["image_utils"], "gateway": urls["gateway"]}
+        results = asyncio.run(measure(cases, targets, args.rounds, gateway.pid))
     finally:
         for process in processes:
             process.terminate()

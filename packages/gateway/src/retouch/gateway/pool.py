@@ -280,7 +280,8 @@ class ConnectionPool:
         self._tls = tls if tls is not None else (ssl.create_default_context() if self.secure else None)
         self.connect_timeout = connect_timeout
         self.keepalive_expiry = keepalive_expiry
-        self._idle: list[_Connection] = []
+        # Oldest first: connections are appended as they go idle and reused from the right end.
+        self._idle: collections.deque[_Connection] = collections.deque()
         self._slots: asyncio.Semaphore | None = None
         self._max = max_connections
 
@@ -309,11 +310,16 @@ class ConnectionPool:
     def release(self, connection: _Connection, *, reuse: bool) -> None:
         """Return ``connection`` to the pool (``reuse``) or close it; frees its slot."""
         connection.active = False
+        now = time.monotonic()
         if reuse:
-            connection.idle_since = time.monotonic()
+            connection.idle_since = now
             self._idle.append(connection)
         else:
             connection.close()
+        # Drop connections that idled too long at the old end (after a burst, most are never reused).
+        idle = self._idle
+        while idle and (idle[0].closed or now - idle[0].idle_since >= self.keepalive_expiry):
+            idle.popleft().close()
         if self._slots is not None:
             self._slots.release()
 
