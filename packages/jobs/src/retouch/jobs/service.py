@@ -2,9 +2,9 @@
 
 Every job that is not finished lives in memory (``_active``) as well as in the store; the event
 loop is the only writer of those records, so transitions need no locks. Each change gets an
-event id, is published to the job's event channel and written to the store (a job's writes are
-serialised by its own lock, and a terminal change is stored before it is announced, so whoever
-sees the terminal event can read the result).
+event id and is published to the job's event channel; transitions (not progress) are written to
+the store (a job's writes are serialised by its own lock, and a terminal change is stored before
+it is announced, so whoever sees the terminal event can read the result).
 
 Recovery at start-up: queued jobs are queued again in their old order. Jobs a crash left
 ``running`` are re-queued at the front (their earlier run is told to stop), up to
@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from retouch.jobs.blobs import BlobStore, request_key, result_key
+from retouch.jobs.blobs import BlobStore, check_key, request_key, result_key
 from retouch.jobs.dispatch import Dispatcher, DispatchError
 from retouch.jobs.events import EventBroker, EventIds, Frame, sse_frame
 from retouch.jobs.queue import JobQueue
@@ -319,8 +319,12 @@ class JobService:
             if job.apply_progress(event):
                 await self._commit(entry, "progress")
         elif isinstance(event, ResultEvent):
-            if not job.cancel_requested:
-                await self.blobs.put(result_key(job.task_id), bytes(event.image))
+            # A worker whose result is too large for its event channel stores the image itself and
+            # names the blob (``image_blob``, a key in the same blob store).
+            stored_by_worker: str | None = getattr(event, "image_blob", None)
+            blob = check_key(stored_by_worker) if stored_by_worker else result_key(job.task_id)
+            if not job.cancel_requested and not stored_by_worker:
+                await self.blobs.put(blob, bytes(event.image))
             if job.terminal:
                 return
             if job.cancel_requested:
@@ -329,7 +333,7 @@ class JobService:
                 await self._commit(entry, "cancelled")
                 return
             meta = ResultMeta(
-                blob=result_key(job.task_id),
+                blob=blob,
                 width=event.width,
                 height=event.height,
                 seed=event.seed,
@@ -387,7 +391,10 @@ class JobService:
         job.event_id = self.ids.next()
         if not job.terminal:
             self._publish(entry, type_, job.event_id)
-            await self._save(entry)
+            # Progress is not stored: after a crash a running job starts over anyway, and while it
+            # runs its live record answers every read. Only transitions are written.
+            if type_ != "progress":
+                await self._save(entry)
             return
         # Stored before it is announced: a listener that sees the end can fetch the result.
         self._active.pop(job.task_id, None)
@@ -423,6 +430,8 @@ class JobService:
         expired = await self.store.expire(time.time() - self.settings.ttl_seconds)
         for job in expired:
             await self.blobs.delete_prefix(job.task_id)
+            if job.result is not None and not job.result.blob.startswith(f"{job.task_id}/"):
+                await self.blobs.delete(job.result.blob)
             self.broker.forget(job.task_id)
         if expired:
             log.info("expired %d finished jobs", len(expired))
