@@ -94,7 +94,9 @@ export class ProgressView {
     }
     if (s === "succeeded") fraction = 1;
     if (fraction === null) {
+      // Indeterminate while waiting; a job that ended without a figure shows where it stopped.
       if (s === "queued" || s === "submitting") bar.removeAttribute("value");
+      else if (!bar.hasAttribute("value")) bar.value = 0;
     } else {
       bar.value = Math.min(1, Math.max(0, fraction));
     }
