@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
@@ -189,7 +189,7 @@ def closed_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(app: ASGIApp, *, lifespan: str = "off", keep_alive: float = 5) -> Iterator[str]:
+def serve(app: ASGIApp, *, lifespan: Literal["on", "off"] = "off", keep_alive: int = 5) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a thread on a free loopback port; yields its base URL."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
