@@ -44,13 +44,21 @@ export class StatusIndicator {
   /** Check now (after a key change) and keep checking every interval. */
   async check() {
     clearTimeout(this.timer);
+    // A check started meanwhile (a new key) supersedes this one: one answer shown, one timer.
+    const seq = (this.seq = (this.seq || 0) + 1);
+    let show;
     try {
       const health = await this.api.json("/api/system/health", { timeout: 5000 });
-      this.render(health);
+      show = () => this.render(health);
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) this.show("auth", "API key needed", "The server needs an API key to report its state.", []);
-      else this.show("offline", "Offline", err instanceof Error ? err.message : "The server cannot be reached.", []);
+      if (err instanceof ApiError && err.status === 401) {
+        show = () => this.show("auth", "API key needed", "The server needs an API key to report its state.", []);
+      } else {
+        show = () => this.show("offline", "Offline", err instanceof Error ? err.message : "The server cannot be reached.", []);
+      }
     }
+    if (seq !== this.seq) return;
+    show();
     this.timer = setTimeout(() => this.check(), this.intervalMs);
   }
 
