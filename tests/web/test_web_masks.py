@@ -14,6 +14,8 @@ from web_editor import Scene
 
 pytestmark = pytest.mark.web
 
+CORNER_ALPHA_JS = "() => document.getElementById('mask-canvas').getContext('2d').getImageData(40, 205, 1, 1).data[3]"
+
 
 def smart_requests(editor: Any) -> list[dict[str, Any]]:
     """Bodies of the page's POST /api/smart-mask requests, recorded from now on."""
@@ -86,12 +88,16 @@ def test_a_second_object_adds_to_the_mask(web_stack: Any, open_editor: Any, scen
     editor.click_image(scene.cx, scene.cy)
     editor.wait_history(2)
     stats = editor.mask_stats(scene)
-    corner = editor.page.evaluate(
-        "() => document.getElementById('mask-canvas').getContext('2d').getImageData(40, 205, 1, 1).data[3]"
-    )
-    assert corner == 255
+    assert editor.page.evaluate(CORNER_ALPHA_JS) == 255
     assert stats["masked"] > stroke
     assert stats["coverage"] > 0.8
+    # Alt-click excludes too; it refines the same object, and the stroke is still kept.
+    sent = smart_requests(editor)
+    editor.click_image(scene.cx + scene.rx + 30, scene.cy, alt=True)
+    editor.wait_history(3)
+    assert sent[0]["point_labels"] == [1, 0]
+    assert editor.mask_stats(scene)["coverage"] > 0.8
+    assert editor.page.evaluate(CORNER_ALPHA_JS) == 255
 
 
 def test_brush_eraser_box_and_sizes(web_stack: Any, open_editor: Any, scene: Scene) -> None:

@@ -229,12 +229,16 @@ class EditorPage:
         )
         return point["x"], point["y"]
 
-    def click_image(self, x: float, y: float, *, exclude: bool = False) -> None:
+    def click_image(self, x: float, y: float, *, exclude: bool = False, alt: bool = False) -> None:
+        """Click image pixel (x, y); ``exclude`` with the right button, ``alt`` holding Alt."""
         px, py = self.image_point(x, y)
-        if exclude:
-            self.page.mouse.click(px, py, button="right")
-        else:
-            self.page.mouse.click(px, py)
+        if alt:
+            self.page.keyboard.down("Alt")
+        try:
+            self.page.mouse.click(px, py, button="right" if exclude else "left")
+        finally:
+            if alt:
+                self.page.keyboard.up("Alt")
 
     def drag_image(self, points: list[tuple[float, float]]) -> None:
         """Press at the first image point, move through the others, release at the last."""
