@@ -63,11 +63,13 @@ def test_submissions_carry_an_idempotency_key(client: Client) -> None:
 
 def test_edit_waits_and_reports_progress(client: Client) -> None:
     seen: list[JobEvent] = []
-    result = client.edit(png(), task_type="removal", mask=mask_png(), prompt="steps=4", on_progress=seen.append, seed=3)
+    result = client.edit(
+        png(), task_type="removal", mask=mask_png(), prompt="steps=10 delay=0.05", on_progress=seen.append, seed=3
+    )
     assert client.edit == client.jobs.edit
     assert result.status == "succeeded" and result.seed == 3
     assert seen[-1].type == "succeeded"
-    assert [e.current_step for e in seen if e.type == "progress" and e.stage == "denoising"][-1] == 4
+    assert [e.current_step for e in seen if e.type == "progress" and e.stage == "denoising"][-1] == 10
 
 
 def test_edit_raises_for_a_failed_job(client: Client) -> None:
