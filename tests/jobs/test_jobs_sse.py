@@ -20,7 +20,7 @@ def events_of(blocks: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
 
 
 def test_every_event_has_an_id_and_the_stream_ends_after_one_terminal_event(jobs: ServerThread) -> None:
-    task_id = submit(jobs.url, prompt="steps=4 delay=0.05")
+    task_id = submit(jobs.url, prompt="steps=10 delay=0.1")
     blocks = read_sse(jobs.url, task_id)
     data_blocks = [b for b in blocks if "data" in b]
     assert data_blocks and all("id" in b for b in data_blocks)
@@ -33,7 +33,7 @@ def test_every_event_has_an_id_and_the_stream_ends_after_one_terminal_event(jobs
     assert all(payload["id"] == str(event_id) for event_id, payload in events)
     assert all("image" not in payload for _, payload in events)
     steps = [p["current_step"] for _, p in events if p["type"] == "progress" and p["stage"] == "denoising"]
-    assert steps == sorted(steps) and steps[-1] == 4
+    assert steps == sorted(steps) and steps[-1] == 10
 
 
 def test_a_stream_follows_the_job_from_the_queue_to_its_end(jobs_server: JobsFactory) -> None:
@@ -117,7 +117,7 @@ def test_last_event_id_resumes_without_repeating_anything(jobs_server: JobsFacto
 
 
 def test_resume_after_the_terminal_event_sends_nothing(jobs: ServerThread) -> None:
-    task_id = submit(jobs.url, prompt="steps=4 delay=0.05")
+    task_id = submit(jobs.url, prompt="steps=10 delay=0.1")
     full = events_of(read_sse(jobs.url, task_id))
     last_id = full[-1][0]
     again = read_sse(jobs.url, task_id, headers={"Last-Event-ID": str(last_id)})
