@@ -396,10 +396,11 @@ class JobService:
             if type_ != "progress":
                 await self._save(entry)
             return
-        # Stored before it is announced: a listener that sees the end can fetch the result.
-        self._active.pop(job.task_id, None)
+        # Stored before it is announced: a listener that sees the end can fetch the result. The
+        # live record keeps answering reads until the stored one says the same.
         self.queue.remove(job.task_id)
         await self._save(entry)
+        self._active.pop(job.task_id, None)
         self._publish(entry, type_, job.event_id)
         entry.done.set()
         if job.request_blob is not None:
