@@ -252,6 +252,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per target (default 4)")
+    parser.add_argument("--case", choices=["small", "4MB"], help="run only this workload")
     args = parser.parse_args()
 
     small_image = photo_like(16, 16)
@@ -265,6 +266,7 @@ def main() -> int:
         Case("4MB", big, 1, max(3, int(15 * scale))),
         Case("4MB", big, 32, 32),
     ]
+    cases = [case for case in cases if args.case in (None, case.name)]
     print(f"4 MB case: PNG {len(big_image) / 1e6:.2f} MB, request body {len(big) / 1e6:.2f} MB", file=sys.stderr)
 
     ports = {"image_utils": free_port(), "gateway": free_port()}
@@ -292,12 +294,12 @@ def main() -> int:
 
     rows = compare(results)
     print_table(rows)
-    small_c1 = next(r for r in rows if r["case"] == "small" and r["concurrency"] == 1)
-    big_c1 = next(r for r in rows if r["case"] == "4MB" and r["concurrency"] == 1)
-    goals = {
-        "small_c1_added_p50_ms_at_most_1": float(small_c1["added_p50_ms"]) <= 1.0,  # type: ignore[arg-type]
-        "4MB_c1_p50_ratio_at_most_1.10": float(big_c1["p50_ratio"]) <= 1.10,  # type: ignore[arg-type]
-    }
+    goals: dict[str, bool] = {}
+    for row in rows:
+        if row["case"] == "small" and row["concurrency"] == 1:
+            goals["small_c1_added_p50_ms_at_most_1"] = float(row["added_p50_ms"]) <= 1.0  # type: ignore[arg-type]
+        if row["case"] == "4MB" and row["concurrency"] == 1:
+            goals["4MB_c1_p50_ratio_at_most_1.10"] = float(row["p50_ratio"]) <= 1.10  # type: ignore[arg-type]
     print("goals:", ", ".join(f"{name}={'met' if met else 'MISSED'}" for name, met in goals.items()))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     report = {
