@@ -147,3 +147,17 @@ def test_the_query_parameter_works_like_the_header(jobs: ServerThread) -> None:
     full = events_of(read_sse(jobs.url, task_id))
     response = httpx.get(f"{jobs.url}/api/generate/stream/{task_id}", params={"last_event_id": str(full[-1][0])})
     assert "data:" not in response.text
+
+
+def test_a_client_that_leaves_is_unsubscribed(jobs: ServerThread) -> None:
+    task_id = submit(jobs.url, prompt="steps=200 delay=0.05")
+    service = jobs.app.state.jobs
+    with httpx.stream("GET", f"{jobs.url}/api/generate/stream/{task_id}", timeout=30) as response:
+        # Keep the line iterator alive: dropping it would close the connection there and then.
+        lines = response.iter_lines()
+        for line in lines:
+            if line.startswith("data:"):
+                break
+        assert service.broker.subscriber_count() == 1
+    wait_until(lambda: service.broker.subscriber_count() == 0, what="the subscription to go")
+    httpx.post(f"{jobs.url}/api/generate/async/cancel/{task_id}", timeout=30)
