@@ -30,6 +30,11 @@ from retouch.runtime.settings import SettingsError
 __all__ = ["QwenEngine", "create"]
 
 
+#: While a model loads, peft and transformers patch process-wide hooks (``register_parameter``
+#: for empty-weight initialisation); a second load in another thread would run into them.
+_LOAD_LOCK = threading.Lock()
+
+
 class QwenEngine:
     """Edits with a Qwen-Image-Edit pipeline and per-task LoRA adapters."""
 
@@ -51,6 +56,10 @@ class QwenEngine:
 
     def load(self) -> None:
         """Load the pipeline and every adapter (minutes for the real model; once per process)."""
+        with _LOAD_LOCK:
+            self._load()
+
+    def _load(self) -> None:
         import diffusers.pipelines.pipeline_utils as pipeline_utils
         import diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus as edit_plus
         import torch
