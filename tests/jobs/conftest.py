@@ -4,7 +4,7 @@ served on loopback from its own thread (so sync and async clients both work from
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import fake_generation
-from jobs_helpers import ServerThread
+from jobs_helpers import JobsFactory, ServerThread
 
 from retouch.jobs.app import create_app
 from retouch.jobs.settings import JobsSettings
@@ -24,9 +24,6 @@ def fake_gen() -> Iterator[ServerThread]:
     server = ServerThread(fake_generation.create_app()).start()
     yield server
     server.stop()
-
-
-JobsFactory = Callable[..., ServerThread]
 
 
 @pytest.fixture

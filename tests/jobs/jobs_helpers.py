@@ -181,3 +181,7 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0)
             return False
 
     wait_until(healthy, timeout, f"{url} to be healthy")
+
+
+#: The ``jobs_server`` fixture: builds a jobs service (settings overrides as keywords) on loopback.
+JobsFactory = Callable[..., ServerThread]

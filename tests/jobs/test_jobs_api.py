@@ -9,8 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import JobsFactory
-from jobs_helpers import ServerThread, b64, body, mask_png, png, status_of, submit, wait_status
+from jobs_helpers import JobsFactory, ServerThread, b64, body, mask_png, png, status_of, submit, wait_status
 from PIL import Image
 
 from retouch.sdk import _codec

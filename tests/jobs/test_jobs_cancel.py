@@ -4,8 +4,7 @@ a finished one is 409 and keeps its result."""
 from __future__ import annotations
 
 import httpx
-from conftest import JobsFactory
-from jobs_helpers import ServerThread, fake_runs, read_sse, submit, wait_status, wait_until
+from jobs_helpers import JobsFactory, ServerThread, fake_runs, read_sse, submit, wait_status, wait_until
 
 
 def _run(fake_url: str, task_id: str) -> dict[str, object]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from conftest import JobsFactory
-from jobs_helpers import submit, wait_status, wait_until
+from jobs_helpers import JobsFactory, submit, wait_status, wait_until
 
 
 def test_finished_jobs_and_their_blobs_expire(jobs_server: JobsFactory, tmp_path: Path) -> None:

@@ -6,8 +6,16 @@ from __future__ import annotations
 import os
 import signal
 
-from conftest import JobsFactory
-from jobs_helpers import fake_runs, free_port, serve_subprocess, submit, wait_healthy, wait_status, wait_until
+from jobs_helpers import (
+    JobsFactory,
+    fake_runs,
+    free_port,
+    serve_subprocess,
+    submit,
+    wait_healthy,
+    wait_status,
+    wait_until,
+)
 
 
 def test_a_killed_generation_service_fails_the_job_and_the_stack_recovers(jobs_server: JobsFactory) -> None:

@@ -16,8 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import JobsFactory
-from jobs_helpers import b64, free_port, read_sse, serve_subprocess, wait_healthy, wait_status, wait_until
+from jobs_helpers import JobsFactory, b64, free_port, read_sse, serve_subprocess, wait_healthy, wait_status, wait_until
 from PIL import Image
 
 pytestmark = pytest.mark.e2e

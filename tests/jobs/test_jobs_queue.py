@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import JobsFactory
-from jobs_helpers import fake_runs, status_of, submit, wait_status, wait_until
+from jobs_helpers import JobsFactory, fake_runs, status_of, submit, wait_status, wait_until
 
 from retouch.jobs.queue import JobQueue
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import JobsFactory
-from jobs_helpers import ServerThread, fake_runs, mask_png, png, wait_status, wait_until
+from jobs_helpers import JobsFactory, ServerThread, fake_runs, mask_png, png, wait_status, wait_until
 
 from retouch.sdk import AsyncClient, Client, ConflictError, NotFoundError, UnprocessableEntityError
 from retouch.sdk.models.generation import GenerationRequest

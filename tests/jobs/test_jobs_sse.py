@@ -8,8 +8,7 @@ import threading
 from typing import Any
 
 import httpx
-from conftest import JobsFactory
-from jobs_helpers import ServerThread, read_sse, submit, wait_status, wait_until
+from jobs_helpers import JobsFactory, ServerThread, read_sse, submit, wait_status, wait_until
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 

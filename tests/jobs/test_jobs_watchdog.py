@@ -3,8 +3,7 @@ generation service that is not there."""
 
 from __future__ import annotations
 
-from conftest import JobsFactory
-from jobs_helpers import ServerThread, fake_runs, free_port, submit, wait_status, wait_until
+from jobs_helpers import JobsFactory, ServerThread, fake_runs, free_port, submit, wait_status, wait_until
 
 
 def test_a_silent_worker_is_declared_lost(jobs_server: JobsFactory, fake_gen: ServerThread) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import MakeApp, grabcut_settings
 from seg_scenes import H, W, b64, disk_scene, png
+from seg_support import MakeApp, grabcut_settings
 
 IMAGE = b64(png(disk_scene(0)[0]))
 

@@ -13,8 +13,8 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from conftest import MakeApp, fastsam_settings, wait_until_settled
 from seg_scenes import H, W, b64, disk_scene, png, response_mask
+from seg_support import MakeApp, fastsam_settings, wait_until_settled
 
 from retouch.segmentation.engines import Engine
 

@@ -9,7 +9,6 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from conftest import MakeApp, grabcut_settings
 from PIL import Image
 from seg_scenes import (
     H,
@@ -24,6 +23,7 @@ from seg_scenes import (
     textured_background,
     two_object_scene,
 )
+from seg_support import MakeApp, grabcut_settings
 
 
 async def smart_mask(http: httpx.AsyncClient, **body: Any) -> dict[str, Any]:

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import httpx
-from conftest import MakeApp, grabcut_settings, wait_until_settled
 from seg_engines import Gate, GatedEngine
 from seg_scenes import b64, disk_scene, png
+from seg_support import MakeApp, grabcut_settings, wait_until_settled
 
 from retouch.sdk import _codec
 from retouch.sdk.models.common import Health

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import MakeApp
 from PIL import Image
 from seg_engines import Gate, GatedEngine
 from seg_scenes import decode_mask, disk_scene, iou, png, two_object_scene
+from seg_support import MakeApp
 
 from retouch.sdk import AsyncClient, Client
 from retouch.sdk.cli import main
