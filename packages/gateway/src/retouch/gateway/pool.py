@@ -32,6 +32,7 @@ __all__ = [
 # Stop reading from the socket while this much body waits for a slow client; resume below _LOW.
 _HIGH = 512 * 1024
 _LOW = 128 * 1024
+_WRITE_HIGH = 1024 * 1024
 
 
 class UpstreamError(Exception):
@@ -100,6 +101,8 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport, but have its methods.
         self.transport = cast(asyncio.Transport, transport)
+        # Let a multi-megabyte image body flow without a pause every 64 KiB.
+        self.transport.set_write_buffer_limits(high=_WRITE_HIGH)
 
     def data_received(self, data: bytes) -> None:
         if not self.active:

@@ -29,6 +29,7 @@ from retouch.sdk.errors import (
     ServiceUnavailableError,
     UnprocessableEntityError,
 )
+from retouch.sdk.resources.jobs import JobCancelledError, JobFailedError
 
 __all__ = [
     "NOT_GIVEN",
@@ -45,6 +46,8 @@ __all__ = [
     "ConflictError",
     "GatewayTimeoutError",
     "InternalServerError",
+    "JobCancelledError",
+    "JobFailedError",
     "NotFoundError",
     "PayloadTooLargeError",
     "RateLimitError",

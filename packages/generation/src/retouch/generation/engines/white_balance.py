@@ -22,6 +22,8 @@ FloatArray = NDArray[np.float64]
 _LUMA = np.array([0.2126, 0.7152, 0.0722])
 #: Chromaticity tolerances of the refinement passes (largest channel share minus 1/3).
 _TOLERANCES = (0.10, 0.07, 0.05, 0.035, 0.025, 0.02)
+#: Pixels the estimate looks at (an even sample of the picture).
+_SAMPLE = 200_000
 #: Below this share of usable pixels a "neutral" set is noise, not a surface.
 _MIN_NEUTRAL_SHARE = 0.002
 
@@ -37,9 +39,10 @@ def _to_srgb(linear: FloatArray) -> FloatArray:
 
 def estimate_illuminant(image: Image.Image) -> FloatArray:
     """The scene illuminant's colour in linear RGB, normalised to unit luminance."""
-    srgb = np.asarray(image.convert("RGB"), dtype=np.float64).reshape(-1, 3) / 255.0
-    if srgb.shape[0] > 1_000_000:  # the estimate needs a sample, not every pixel of a huge photo
-        srgb = srgb[:: srgb.shape[0] // 1_000_000 + 1]
+    pixels8 = np.asarray(image.convert("RGB")).reshape(-1, 3)
+    if len(pixels8) > _SAMPLE:  # the estimate needs a sample, not every pixel of a big photo
+        pixels8 = pixels8[:: len(pixels8) // _SAMPLE + 1]
+    srgb = pixels8.astype(np.float64) / 255.0
     linear = _to_linear(srgb)
     luma = linear @ _LUMA
     usable = (srgb.max(axis=1) < 0.98) & (luma > 0.01)
