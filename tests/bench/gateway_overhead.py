@@ -6,7 +6,8 @@ Starts a real image-utils process and a real gateway process in front of it (loo
 service token, the rate limit off), then measures a small call (extract-object on a 16x16 image)
 and extract-object on a ~4 MB PNG, at concurrency 1 and 32: p50, p99, requests per second, the
 gateway/direct ratios, and the gateway process's CPU time per request (which, unlike latency, does
-not depend on what else the machine is running). Direct and gateway rounds alternate so that load from elsewhere on the
+not depend on what else the machine is running). At concurrency 1 each call goes direct and through
+the gateway back to back, and "paired +" is the median of those pairs' differences. Direct and gateway rounds alternate so that load from elsewhere on the
 machine hits both alike. Prints a table and writes bench-results/gateway_overhead.json.
 
 Goals (issue 2): the gateway adds at most 1 ms to the small call's p50 at concurrency 1, and at
@@ -64,6 +65,8 @@ class Result:
     req_per_s: float
     #: CPU time the gateway process spent per request (gateway rounds only; Linux /proc).
     gateway_cpu_ms: float | None = None
+    #: Concurrency 1 only: median of (gateway - direct) over back-to-back pairs of calls.
+    paired_added_ms: float | None = None
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -147,6 +150,23 @@ async def run_round(client: httpx.AsyncClient, case: Case, headers: dict[str, st
     return latencies, time.perf_counter() - started
 
 
+async def run_paired(
+    clients: dict[str, httpx.AsyncClient], case: Case, targets: dict[str, dict[str, str]]
+) -> dict[str, list[float]]:
+    """Concurrency 1: each call direct and through the gateway back to back (alternating which goes
+    first), so both see the same machine load; per-target seconds, in pairs."""
+    latencies: dict[str, list[float]] = {name: [] for name in clients}
+    names = list(clients)
+    for index in range(case.requests):
+        for name in names if index % 2 == 0 else reversed(names):
+            started = time.perf_counter()
+            response = await clients[name].post(PATH, content=case.body, headers=targets[name])
+            latencies[name].append(time.perf_counter() - started)
+            if response.status_code != 200:
+                raise SystemExit(f"{case.name}: HTTP {response.status_code}: {response.text[:300]}")
+    return latencies
+
+
 def summarize(case: Case, target: str, latencies: list[float], wall: float) -> Result:
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
@@ -177,6 +197,16 @@ async def measure(cases: list[Case], urls: dict[str, str], rounds: int, gateway_
             walls: dict[str, float] = dict.fromkeys(clients, 0.0)
             gateway_cpu: float | None = 0.0
             for index in range(rounds):
+                if case.concurrency == 1:
+                    before = cpu_seconds(gateway_pid)
+                    paired = await run_paired(clients, case, targets)
+                    after = cpu_seconds(gateway_pid)
+                    for name, latencies in paired.items():
+                        samples[name].extend(latencies)
+                        walls[name] += sum(latencies)
+                    if gateway_cpu is not None:
+                        gateway_cpu = None if before is None or after is None else gateway_cpu + after - before
+                    continue
                 # Alternate which target goes first, so drift in machine load favours neither.
                 order = list(clients) if index % 2 == 0 else list(reversed(clients))
                 for name in order:
@@ -191,6 +221,9 @@ async def measure(cases: list[Case], urls: dict[str, str], rounds: int, gateway_
                 result = summarize(case, name, samples[name], walls[name])
                 if name == "gateway" and gateway_cpu is not None:
                     result.gateway_cpu_ms = round(gateway_cpu / result.requests * 1000, 3)
+                if name == "gateway" and case.concurrency == 1:
+                    pairs = [g - d for g, d in zip(samples["gateway"], samples["direct"], strict=True)]
+                    result.paired_added_ms = round(statistics.median(pairs) * 1000, 3)
                 results.append(result)
                 print(f"  measured {case.name} c={case.concurrency} {name}", file=sys.stderr)
     finally:
@@ -221,6 +254,7 @@ def compare(results: list[Result]) -> list[dict[str, object]]:
                 "gateway_req_per_s": gateway.req_per_s,
                 "throughput_ratio": round(gateway.req_per_s / direct.req_per_s, 3),
                 "gateway_cpu_ms_per_request": gateway.gateway_cpu_ms,
+                "paired_added_p50_ms": gateway.paired_added_ms,
             }
         )
     return rows
@@ -230,7 +264,7 @@ def print_table(rows: list[dict[str, object]]) -> None:
     header = (
         f"{'case':<10} {'conc':>4} | {'direct p50':>10} {'gw p50':>9} {'added':>8} {'ratio':>6} | "
         f"{'direct p99':>10} {'gw p99':>9} {'ratio':>6} | {'direct r/s':>10} {'gw r/s':>8} {'ratio':>6} | "
-        f"{'gw cpu/req':>10}"
+        f"{'gw cpu/req':>10} {'paired +':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -240,7 +274,7 @@ def print_table(rows: list[dict[str, object]]) -> None:
             f"{row['added_p50_ms']:>+6.2f}ms {row['p50_ratio']:>6.3f} | {row['direct_p99_ms']:>8.2f}ms "
             f"{row['gateway_p99_ms']:>7.2f}ms {row['p99_ratio']:>6.3f} | {row['direct_req_per_s']:>10.1f} "
             f"{row['gateway_req_per_s']:>8.1f} {row['throughput_ratio']:>6.3f} | "
-            f"{_ms(row['gateway_cpu_ms_per_request']):>10}"
+            f"{_ms(row['gateway_cpu_ms_per_request']):>10} {_ms(row['paired_added_p50_ms']):>9}"
         )
 
 
