@@ -2,7 +2,8 @@
 
 - ``removal``: OpenCV inpainting (Telea's fast marching or Navier-Stokes) of the masked region. With
   ``input_quality="resized"`` a picture larger than the working size is inpainted at that size and
-  only the filled region is scaled back; ``"original"`` inpaints at full resolution.
+  only the filled region is scaled back; ``"original"`` inpaints at full resolution. (Insertion and
+  white balance are cheap and always work at full resolution.)
 - ``insertion``: the object is cut out of ``reference_image`` with ``reference_mask_R``, scaled to
   fit the target mask's box keeping its aspect, stood on the box's bottom edge, given a soft contact
   shadow, and blended in (Poisson or feathered alpha, ``RETOUCH_CLASSIC_BLEND``).
