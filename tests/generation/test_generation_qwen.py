@@ -161,6 +161,20 @@ async def test_a_task_without_an_adapter_is_refused_before_any_model_work(tiny_q
     assert app.state.runner.state == "loading" and app.state.runner.engines["qwen"]._pipe is None
 
 
+async def test_conflicting_guidance_is_refused_before_any_model_work(tiny_qwen_dir: Path) -> None:
+    import httpx
+
+    app = create_app(_settings(tiny_qwen_dir))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g.test") as raw:
+        response = await raw.post(
+            "/api/generation/run",
+            content=_encode(_request(guidance_scale=2.0, true_cfg_scale=5.0)),
+            headers={"content-type": "application/json"},
+        )
+    assert response.status_code == 422 and "guidance_scale" in response.json()["detail"]
+    assert app.state.runner.engines["qwen"]._pipe is None
+
+
 async def test_the_sdk_raises_422_for_a_task_without_an_adapter(tiny_qwen_dir: Path) -> None:
     app = create_app(_settings(tiny_qwen_dir, tasks=("removal", "white-balance")))
     async with serve_in_process(app) as client:

@@ -13,6 +13,7 @@ torch and diffusers are imported here and nowhere else.
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import warnings
@@ -50,7 +51,7 @@ class QwenEngine:
         self.device = settings.qwen_device or "auto"
         self.adapters: dict[str, str] = dict(settings.qwen_loras)
         self._pipe: Any = None
-        self._guidance_distilled: bool | None = None
+        self._guidance_distilled = _guidance_distilled(settings.qwen_model_dir)
         # One pipeline, one active adapter: runs on it take turns.
         self._lock = threading.Lock()
 
@@ -173,6 +174,16 @@ class QwenEngine:
             )
         image = unletterbox(output.images[0].convert("RGB"), conditioning.placement)
         return EditResult(image=image, seed=seed)
+
+
+def _guidance_distilled(model_dir: Path) -> bool | None:
+    """Whether the transformer takes a guidance input, from its config (known before loading, so
+    requests can be checked before any model work); ``None`` if the config cannot be read."""
+    try:
+        config = json.loads((model_dir / "transformer" / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return bool(config.get("guidance_embeds", False))
 
 
 def create(settings: GenerationSettings) -> QwenEngine:
