@@ -84,7 +84,12 @@ class Proxy:
         self.heartbeat_s = settings.sse_heartbeat_s
         self.read_timeout = settings.read_timeout
         self.retries = settings.upstream_retries
-        self.service_token = settings.service_token.encode() if settings.service_token else None
+        # Added to every call: the service token and the deployment's own headers (proxy auth).
+        self.extra_headers = [
+            (name.lower().encode(), value.encode()) for name, value in settings.upstream_headers.items()
+        ]
+        if settings.service_token:
+            self.extra_headers.append((b"x-service-token", settings.service_token.encode()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, upstream: Upstream, owner: bytes) -> None:
         """Forward the request in ``scope`` to ``upstream`` on behalf of ``owner``."""
@@ -113,8 +118,7 @@ class Proxy:
                 chunked = True
         headers.append((b"x-request-id", scope["state"]["request_id"].encode()))
         headers.append((OWNER_HEADER, owner))
-        if self.service_token is not None:
-            headers.append((b"x-service-token", self.service_token))
+        headers += self.extra_headers
 
         target: bytes = scope.get("raw_path") or path.encode()
         if scope["query_string"]:

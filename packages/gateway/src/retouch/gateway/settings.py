@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import ClassVar
 
 from retouch.runtime.settings import ServiceSettings, SettingsError, env_name
 
 __all__ = ["SERVICES", "GatewaySettings"]
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 #: The services behind the gateway, in the order they are reported.
 SERVICES: tuple[str, ...] = ("generation", "segmentation", "image_utils", "job_manager")
@@ -42,6 +45,9 @@ class GatewaySettings(ServiceSettings, kw_only=True):
     read_timeout: float = 180.0
     #: Seconds of silence on an event stream after which the gateway sends a ``:`` heartbeat comment.
     sse_heartbeat_s: float = 15.0
+    #: Extra headers sent on every call to a service (``Name=value,...``), e.g. Modal's proxy auth
+    #: ``Modal-Key=...,Modal-Secret=...``.
+    upstream_headers: dict[str, str] = {}
     #: Retries when no connection to a service can be opened (the request was not sent yet).
     upstream_retries: int = 1
     #: Most connections open to one service at once (further calls wait for one to free up).
@@ -78,6 +84,9 @@ class GatewaySettings(ServiceSettings, kw_only=True):
             raise SettingsError(
                 f"{env_name(cls, 'scale_to_zero')} names unknown services {unknown}; known: {', '.join(SERVICES)}"
             )
+        for name, value in self.upstream_headers.items():
+            if not _HEADER_NAME.fullmatch(name) or any(char in value for char in "\r\n\0"):
+                raise SettingsError(f"{env_name(cls, 'upstream_headers')}: {name!r} is not a valid header")
         for service in SERVICES:
             url = self.service_url(service)
             if url is not None and not url.startswith(("http://", "https://")):

@@ -47,7 +47,9 @@ class Upstream:
             keepalive_expiry=_KEEPALIVE_EXPIRY,
             tls=tls if isinstance(tls, ssl.SSLContext) else None,
         )
-        headers = {SERVICE_TOKEN_HEADER: settings.service_token} if settings.service_token else {}
+        headers = dict(settings.upstream_headers)
+        if settings.service_token:
+            headers[SERVICE_TOKEN_HEADER] = settings.service_token
         # Probes never retry: a slow or dead service must be reported within the health timeout.
         self.probe_client = AsyncClient(
             url,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,8 +19,14 @@ Handler = Callable[[Client, argparse.Namespace], int]
 
 
 def make_client(args: argparse.Namespace) -> Client:
-    """A :class:`Client` from the global options (falling back to the environment)."""
-    return Client(args.url, api_key=args.api_key, timeout=args.timeout)
+    """A :class:`Client` from the global options (falling back to the environment).
+
+    ``RETOUCH_SERVICE_TOKEN``, when set, is sent as ``X-Service-Token``: operators can then point
+    the CLI straight at an internal service (``--url http://127.0.0.1:8003``) instead of the gateway.
+    """
+    token = os.environ.get("RETOUCH_SERVICE_TOKEN")
+    headers = {"X-Service-Token": token} if token else None
+    return Client(args.url, api_key=args.api_key, timeout=args.timeout, headers=headers)
 
 
 def run_command(args: argparse.Namespace) -> int:
