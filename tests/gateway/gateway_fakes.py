@@ -51,6 +51,8 @@ class FakeService:
     health_http_status: int = 200
     health_delay: float = 0.0
     health_hits: int = 0
+    #: Headers of the last health probe.
+    health_headers: dict[str, str] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     #: Set by the test to let the event stream send its second event.
     release_second_event: threading.Event = field(default_factory=threading.Event)
@@ -65,6 +67,7 @@ class FakeService:
         self.health_http_status = 200
         self.health_delay = 0.0
         self.health_hits = 0
+        self.health_headers = {}
         self.seen.clear()
         self.release_second_event.clear()
         self.first_chunk_arrived.clear()
@@ -73,6 +76,7 @@ class FakeService:
     # -- routes ---------------------------------------------------------------------------------
     async def health(self, request: Request) -> Response:
         self.health_hits += 1
+        self.health_headers = dict(request.headers.items())
         if self.health_delay:
             await asyncio.sleep(self.health_delay)
         body = {"status": self.health_status, "service": self.name, "version": "9.9.9", "engine": f"{self.name}-engine"}

@@ -214,3 +214,18 @@ async def test_body_over_the_limit_is_413_before_reaching_the_service(
     assert response.status_code == 413
     assert "1000 bytes" in response.json()["detail"]
     assert not fakes["image_utils"].seen
+
+
+async def test_deployment_headers_go_to_every_service_call(
+    make_gateway: MakeGateway, fakes: dict[str, FakeService]
+) -> None:
+    gateway = await make_gateway(upstream_headers={"Modal-Key": "wk-1", "Modal-Secret": "ws-2"})
+    response = await gateway.post("/api/smart-mask", json={}, headers={"modal-key": "from-the-client"})
+    assert response.status_code == 200
+    [seen] = fakes["segmentation"].seen
+    assert seen.headers["modal-key"] == "wk-1"
+    assert seen.headers["modal-secret"] == "ws-2"
+    assert seen.headers["x-service-token"] == TOKEN
+    await gateway.get("/api/system/health")
+    assert fakes["segmentation"].health_headers["modal-key"] == "wk-1"
+    assert fakes["segmentation"].health_headers["x-service-token"] == TOKEN

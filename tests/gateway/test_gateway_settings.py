@@ -23,6 +23,7 @@ def test_seed_variables_and_lists() -> None:
             "RETOUCH_WEB_DIR": "/srv/web",
             "RETOUCH_RATE_LIMIT_PER_MINUTE": "0",
             "RETOUCH_HEALTH_TIMEOUT": "1.5",
+            "RETOUCH_UPSTREAM_HEADERS": "Modal-Key=wk-1,Modal-Secret=ws=2",
         },
     )
     assert settings.service_url("generation") == "https://ws--qwen.modal.run"
@@ -36,6 +37,7 @@ def test_seed_variables_and_lists() -> None:
     assert settings.web_dir == Path("/srv/web")
     assert settings.rate_limit_per_minute == 0
     assert settings.health_timeout == 1.5
+    assert settings.upstream_headers == {"Modal-Key": "wk-1", "Modal-Secret": "ws=2"}
 
 
 def test_defaults_are_open_and_local() -> None:
@@ -58,6 +60,7 @@ def test_defaults_are_open_and_local() -> None:
         ("RETOUCH_RATE_LIMIT_PER_MINUTE", "-5"),
         ("RETOUCH_RATE_LIMIT_BURST", "0"),
         ("RETOUCH_IDLE_AFTER_S", "soon"),
+        ("RETOUCH_UPSTREAM_HEADERS", "Bad Name=1"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str) -> None:

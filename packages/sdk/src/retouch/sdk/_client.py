@@ -156,7 +156,9 @@ class AsyncClient:
         response = await self._send_raw(spec, timeout)
         return parse_response(response, spec.cast)
 
-    async def _send_raw(self, spec: RequestSpec, timeout: Timeout = NOT_GIVEN, *, stream: bool = False) -> httpx.Response:
+    async def _send_raw(
+        self, spec: RequestSpec, timeout: Timeout = NOT_GIVEN, *, stream: bool = False
+    ) -> httpx.Response:
         request = build_request(self._http, spec, timeout)
         try:
             return await self._http.send(request, stream=stream)
