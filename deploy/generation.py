@@ -164,8 +164,8 @@ def _error(run_id: str, detail: str) -> ErrorEvent:
 
 def _oversized(event: RunEvent, size: int, store_image: Callable[[str, bytes], str] | None) -> RunEvent:
     """A replacement for an event too large for one Queue item: a result whose image is stored
-    aside when the contract can refer to it (``ResultEvent.image_blob``), otherwise an error."""
-    if isinstance(event, ResultEvent) and store_image is not None and "image_blob" in ResultEvent.__struct_fields__:
+    aside (``ResultEvent.image_blob`` names it), otherwise an error."""
+    if isinstance(event, ResultEvent) and store_image is not None:
         key = store_image(event.run_id, bytes(event.image))
         return msgspec.structs.replace(event, image=b"", image_blob=key)
     return _error(event.run_id, f"a {size}-byte event exceeds the event queue's {QUEUE_ITEM_LIMIT}-byte item limit")

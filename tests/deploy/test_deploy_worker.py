@@ -108,69 +108,6 @@ def test_a_result_too_large_for_a_queue_item_with_nowhere_to_store_it_is_an_erro
     assert isinstance(event, ErrorEvent) and "item limit" in event.problem.detail
 
 
-@pytest.mark.skipif("image_blob" not in ResultEvent.__struct_fields__, reason="the contract has no image_blob yet")
-def test_a_large_result_is_stored_aside_when_the_contract_can_refer_to_it(generation: ModuleType) -> None:
-    put: list[bytes] = []
-    stored: dict[str, bytes] = {}
-    big = b"x" * generation.QUEUE_ITEM_LIMIT
-
-    def store(run_id: str, png: bytes) -> str:
-        stored[run_id] = png
-        return f"runs/{run_id}/result.png"
-
-    def run(request: RunRequest, on_event: Callable[[RunEvent], None], cancelled: Callable[[], bool]) -> None:
-        on_event(ResultEvent(run_id="run-1", image=big, width=4000, height=3000))
-
-    assert (
-        generation.run_request(payload(), run=run, put=put.append, cancelled=lambda: False, store_image=store)
-        == "result"
-    )
-    (event,) = decoded(put)
-    assert isinstance(event, ResultEvent) and event.image == b""
-    assert stored["run-1"] == big and event.image_blob == "runs/run-1/result.png"  # type: ignore[attr-defined]
-
-
-def test_a_payload_without_run_id_is_refused(generation: ModuleType) -> None:
-    with pytest.raises(ValueError, match="run_id"):
-        generation.run_request(payload(None), run=lambda *a: None, put=lambda data: None, cancelled=lambda: False)
-
-
-def test_the_cancel_flag_is_read_at_most_every_interval_and_sticks(generation: ModuleType) -> None:
-    reads: list[int] = []
-    answers = iter([False, True])
-
-    def read() -> bool:
-        reads.append(1)
-        return next(answers)
-
-    flag = generation.CancelFlag(read, interval=3600)
-    assert flag() is False
-    assert flag() is False  # within the interval: not read again
-    assert len(reads) == 1
-    eager = generation.CancelFlag(read, interval=0)
-    assert eager() is True
-    assert eager() is True and len(reads) == 2  # once set, never read again
-
-
-@pytest.mark.skipif("image_blob" in ResultEvent.__struct_fields__, reason="the contract can refer to stored images")
-def test_without_a_way_to_refer_to_a_stored_image_a_large_result_is_not_stored(generation: ModuleType) -> None:
-    put: list[bytes] = []
-    stored: list[str] = []
-
-    def run(request: RunRequest, on_event: Callable[[RunEvent], None], cancelled: Callable[[], bool]) -> None:
-        on_event(ResultEvent(run_id="run-1", image=b"x" * generation.QUEUE_ITEM_LIMIT, width=1, height=1))
-
-    def store(run_id: str, png: bytes) -> str:
-        stored.append(run_id)
-        return "unused"
-
-    assert (
-        generation.run_request(payload(), run=run, put=put.append, cancelled=lambda: False, store_image=store)
-        == "error"
-    )
-    assert stored == []
-
-
 # -- The worker around the generation package's real runner (classic engine: CPU, no weights).
 
 

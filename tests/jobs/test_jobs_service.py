@@ -17,13 +17,6 @@ from retouch.jobs.settings import JobsSettings
 from retouch.jobs.store_sqlite import SqliteJobStore
 from retouch.sdk.models.generation import GenerationRequest, ProgressEvent, ResultEvent, RunEvent, RunRequest
 
-
-class ResultWithBlob(ResultEvent, kw_only=True, tag="result", tag_field="type"):
-    """A result whose image the worker stored itself (too large for its event channel)."""
-
-    image_blob: str | None = None
-
-
 Script = Callable[[RunRequest], list[RunEvent]]
 
 
@@ -73,7 +66,7 @@ async def test_a_result_the_worker_stored_itself_is_served_and_expires(
         key = f"runs/{run.run_id}/result.png"
         (tmp_path / "blobs" / key).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "blobs" / key).write_bytes(b"stored by the worker")
-        return [ResultWithBlob(run_id=run.run_id or "", image=b"", width=32, height=24, image_blob=key)]  # type: ignore[arg-type]
+        return [ResultEvent(run_id=run.run_id or "", image=b"", width=32, height=24, image_blob=key)]  # type: ignore[arg-type]
 
     async for service in make_service(script):
         job, _ = await service.submit("o", request(), fingerprint="f")

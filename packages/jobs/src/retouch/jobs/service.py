@@ -321,7 +321,7 @@ class JobService:
         elif isinstance(event, ResultEvent):
             # A worker whose result is too large for its event channel stores the image itself and
             # names the blob (``image_blob``, a key in the same blob store).
-            stored_by_worker: str | None = getattr(event, "image_blob", None)
+            stored_by_worker = event.image_blob
             blob = check_key(stored_by_worker) if stored_by_worker else result_key(job.task_id)
             if not job.cancel_requested and not stored_by_worker:
                 await self.blobs.put(blob, bytes(event.image))
