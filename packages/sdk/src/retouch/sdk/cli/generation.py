@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 from retouch.sdk._client import Client
 from retouch.sdk.cli._common import add_output, print_struct, write_output
+from retouch.sdk.cli._edit import add_edit_arguments, edit_options
 from retouch.sdk.errors import NotFoundError, RetouchError
 from retouch.sdk.images import to_base64_bytes
 from retouch.sdk.models.generation import ProgressEvent, ResultEvent, RunEvent, RunRequest
@@ -25,22 +25,6 @@ __all__ = ["build_run_request", "register"]
 
 def build_run_request(args: argparse.Namespace) -> RunRequest:
     """The :class:`RunRequest` the command line describes (a fresh ``run_id`` when none given)."""
-    options: dict[str, Any] = {
-        key: value
-        for key, value in {
-            "num_inference_steps": args.steps,
-            "seed": args.seed,
-            "engine": args.engine,
-            "negative_prompt": args.negative_prompt,
-            "guidance_scale": args.guidance_scale,
-            "true_cfg_scale": args.true_cfg_scale,
-        }.items()
-        if value is not None
-    }
-    if args.original:
-        options["input_quality"] = "original"
-    if args.box:
-        options["mask_tool_type"] = "box"
     return RunRequest(
         prompt=args.prompt,
         input_image=to_base64_bytes(args.image),
@@ -49,7 +33,7 @@ def build_run_request(args: argparse.Namespace) -> RunRequest:
         reference_image=None if args.reference is None else to_base64_bytes(args.reference),
         reference_mask_R=None if args.reference_mask is None else to_base64_bytes(args.reference_mask),
         run_id=args.run_id or uuid.uuid4().hex,
-        **options,
+        **edit_options(args),
     )
 
 
@@ -92,20 +76,7 @@ def _cancel(client: Client, args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """Add ``generation-run`` and ``generation-cancel``."""
     run = sub.add_parser("generation-run", help="edit a picture directly on a generation service (internal API)")
-    run.add_argument("image", type=Path, help="the picture to edit")
-    run.add_argument("--task", required=True, choices=("removal", "insertion", "white-balance"))
-    run.add_argument("--mask", type=Path, help="white marks what to edit (removal, insertion)")
-    run.add_argument("--box", action="store_true", help="the mask is a box (not grown like a brush stroke)")
-    run.add_argument("--prompt", default="", help="what to do (insertion without a reference), optional otherwise")
-    run.add_argument("--reference", type=Path, help="insertion: the picture holding the object")
-    run.add_argument("--reference-mask", type=Path, help="insertion: the object's mask on --reference")
-    run.add_argument("--steps", type=int, help="denoising steps (1-100)")
-    run.add_argument("--seed", type=int)
-    run.add_argument("--engine", help="engine override, where the service offers several")
-    run.add_argument("--negative-prompt")
-    run.add_argument("--guidance-scale", type=float)
-    run.add_argument("--true-cfg-scale", type=float)
-    run.add_argument("--original", action="store_true", help="work at the original resolution")
+    add_edit_arguments(run)
     run.add_argument("--run-id", help="the run's id (for generation-cancel); default: a fresh one")
     run.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     add_output(run)

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from retouch.sdk._client import Client
 from retouch.sdk.cli._common import add_output, print_struct, write_output
+from retouch.sdk.cli._edit import add_edit_arguments, edit_options
 from retouch.sdk.errors import ConflictError, RetouchError
 from retouch.sdk.models.jobs import JobEvent
 from retouch.sdk.resources.jobs import build_request
@@ -61,21 +62,6 @@ def _output_format(args: argparse.Namespace) -> str:
     return _SUFFIX_FORMATS.get(Path(args.output).suffix.lower(), "png")
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    pairs = {
-        "num_inference_steps": args.steps,
-        "seed": args.seed,
-        "engine": args.engine,
-        "negative_prompt": args.negative_prompt,
-        "guidance_scale": args.guidance_scale,
-        "true_cfg_scale": args.true_cfg_scale,
-    }
-    options = {key: value for key, value in pairs.items() if value is not None}
-    if args.original:
-        options["input_quality"] = "original"
-    return options
-
-
 def _edit(client: Client, args: argparse.Namespace) -> int:
     request = build_request(
         args.image,
@@ -84,7 +70,7 @@ def _edit(client: Client, args: argparse.Namespace) -> int:
         mask=args.mask,
         reference_image=args.reference,
         reference_mask=args.reference_mask,
-        options=_options(args),
+        options=edit_options(args),
     )
     submitted = client.jobs.submit(request)
     print(f"task {submitted.task_id} {submitted.status}", file=sys.stderr)
@@ -138,19 +124,7 @@ def _add_format(parser: argparse.ArgumentParser) -> None:
 def register(sub: Any) -> None:
     """Add ``edit`` and ``jobs {status,cancel,watch,result}``."""
     edit = sub.add_parser("edit", help="edit a picture as an async job (removal, insertion, white balance)")
-    edit.add_argument("image", type=Path, help="the picture to edit")
-    edit.add_argument("--task", required=True, choices=("removal", "insertion", "white-balance"))
-    edit.add_argument("--mask", type=Path, help="white marks what to edit (removal, insertion)")
-    edit.add_argument("--prompt", default="", help="what to do (insertion), optional otherwise")
-    edit.add_argument("--reference", type=Path, help="insertion: the picture holding the object")
-    edit.add_argument("--reference-mask", type=Path, help="insertion: the object's mask on --reference")
-    edit.add_argument("--steps", type=int, help="denoising steps (1-100)")
-    edit.add_argument("--seed", type=int)
-    edit.add_argument("--engine", help="engine override, where the deployment offers several")
-    edit.add_argument("--negative-prompt")
-    edit.add_argument("--guidance-scale", type=float)
-    edit.add_argument("--true-cfg-scale", type=float)
-    edit.add_argument("--original", action="store_true", help="work at the original resolution")
+    add_edit_arguments(edit)
     edit.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_output(edit)
     _add_format(edit)
