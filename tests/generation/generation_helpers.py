@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import numpy as np
-import uvicorn
 from PIL import Image
 from starlette.applications import Starlette
 
@@ -68,31 +66,6 @@ async def serve_in_process(app: Starlette) -> AsyncIterator[AsyncClient]:
         AsyncClient("http://generation.test", transport=transport, max_retries=0) as client,
     ):
         yield client
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def serve_on_loopback(app: Starlette) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free loopback port; yield its base URL; stop it after."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 class SlowEngine:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from generation_helpers import box_mask, decode, fast_settings, png, serve_on_loopback, smooth_background
+from generation_helpers import box_mask, decode, fast_settings, png, smooth_background
+from loopback import serve_on_loopback
 from PIL import Image
 
 import retouch.generation

@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from generation_helpers import SlowEngine, box_mask, decode, fast_settings, png, serve_in_process, serve_on_loopback
+from generation_helpers import SlowEngine, box_mask, decode, fast_settings, png, serve_in_process
+from loopback import serve_on_loopback
 from PIL import Image
 from starlette.applications import Starlette
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-import uvicorn
+from loopback import serve_on_loopback
 from starlette.applications import Starlette
 
 from retouch.image_utils.app import create_app
@@ -42,27 +39,9 @@ async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         yield raw
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live_url() -> Iterator[str]:
     """The app served by uvicorn on a free loopback port in a thread, for the sync client and the CLI."""
     settings = ImageUtilsSettings(log_json=False, max_image_side=4096, max_image_pixels=4_000_000)
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_on_loopback(create_app(settings)) as url:
+        yield url

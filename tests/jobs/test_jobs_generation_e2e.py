@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from jobs_helpers import JobsFactory, b64, free_port, read_sse, serve_subprocess, wait_healthy, wait_status, wait_until
+from jobs_helpers import JobsFactory, b64, read_sse, serve_subprocess, wait_healthy, wait_status, wait_until
+from loopback import free_port
 from PIL import Image
 
 pytestmark = pytest.mark.e2e

@@ -3,7 +3,8 @@ generation service that is not there."""
 
 from __future__ import annotations
 
-from jobs_helpers import JobsFactory, ServerThread, fake_runs, free_port, submit, wait_status, wait_until
+from jobs_helpers import JobsFactory, ServerThread, fake_runs, submit, wait_status, wait_until
+from loopback import free_port
 
 
 def test_a_silent_worker_is_declared_lost(jobs_server: JobsFactory, fake_gen: ServerThread) -> None:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
+from loopback import serve_on_loopback
 from seg_support import FASTSAM_IMGSZ, MakeApp, fastsam_settings, grabcut_settings, wait_until_settled
 from starlette.applications import Starlette
 
@@ -64,34 +62,13 @@ async def sdk(make_app: MakeApp) -> AsyncIterator[AsyncClient]:
         yield client
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live_url() -> Iterator[str]:
     """A GrabCut service served by uvicorn on a free loopback port (for the sync client and the CLI)."""
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(grabcut_settings()), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
-    while httpx.get(f"{url}/api/health").json().get("status") == "loading":
-        time.sleep(0.02)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_on_loopback(create_app(grabcut_settings())) as url:
+        while httpx.get(f"{url}/api/health").json().get("status") == "loading":
+            time.sleep(0.02)
+        yield url
 
 
 @pytest.fixture(scope="session")
