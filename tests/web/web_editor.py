@@ -219,6 +219,22 @@ class EditorPage:
         self.page.set_input_files("#file-input", str(path))
         self.page.wait_for_selector("body[data-has-image='true']", state="attached")
         self.page.wait_for_function("() => window.retouch.editor.hasImage")
+        self.wait_view_stable()
+
+    def wait_view_stable(self) -> None:
+        """Wait until the picture's place on the page stops moving (late layout changes such as the
+        status line filling in re-fit the view; a drag computed before that would land elsewhere)."""
+        self.page.wait_for_function(
+            """() => {
+                 const s = window.retouch.editor.stage; const r = s.element.getBoundingClientRect();
+                 const p = s.viewport.toStage(0, 0); const q = s.viewport.toStage(100, 100);
+                 const key = [r.left, r.top, r.width, r.height, p.x, p.y, q.x, q.y].join(",");
+                 const now = performance.now(); const last = window.__retouchViewKey;
+                 if (!last || last.key !== key) { window.__retouchViewKey = { key, since: now }; return false; }
+                 return now - last.since > 300;
+               }""",
+            polling=50,
+        )
 
     def image_point(self, x: float, y: float) -> tuple[float, float]:
         """Page coordinates of image pixel (x, y) in the current view."""
