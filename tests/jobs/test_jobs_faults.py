@@ -9,13 +9,13 @@ import signal
 from jobs_helpers import (
     JobsFactory,
     fake_runs,
-    free_port,
     serve_subprocess,
     submit,
     wait_healthy,
     wait_status,
     wait_until,
 )
+from loopback import free_port
 
 
 def test_a_killed_generation_service_fails_the_job_and_the_stack_recovers(jobs_server: JobsFactory) -> None:

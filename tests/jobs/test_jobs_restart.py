@@ -17,7 +17,6 @@ from jobs_helpers import (
     ServerThread,
     body,
     fake_runs,
-    free_port,
     read_sse,
     serve_subprocess,
     status_of,
@@ -26,6 +25,7 @@ from jobs_helpers import (
     wait_status,
     wait_until,
 )
+from loopback import free_port
 
 
 class JobsProcess:
