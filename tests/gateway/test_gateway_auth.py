@@ -120,6 +120,18 @@ async def test_cors_headers_on_answers_and_errors(make_gateway: MakeGateway) -> 
     assert denied.headers["access-control-allow-origin"] == "https://editor.example"
 
 
+async def test_a_body_over_the_limit_is_refused_readably_for_the_page(make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway(allowed_origins=["https://editor.example"], max_body_bytes=1000)
+    response = await gateway.post(
+        "/api/image-utils/convert",
+        content=b"x" * 5000,
+        headers={"origin": "https://editor.example", "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.headers["access-control-allow-origin"] == "https://editor.example"
+
+
 async def test_no_cors_headers_when_no_origins_are_configured(gateway: httpx.AsyncClient) -> None:
     response = await gateway.get("/api/health", headers={"origin": "https://editor.example"})
     assert "access-control-allow-origin" not in response.headers

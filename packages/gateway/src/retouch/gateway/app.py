@@ -57,10 +57,11 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
     upstreams = Upstreams(settings)
     monitor = HealthMonitor(upstreams, settings, __version__)
 
-    middleware: list[Middleware] = []
+    outer: list[Middleware] = []
     if settings.allowed_origins:
-        # Outside the key check: preflights carry no key, and a 401 must still be readable by the page.
-        middleware.append(
+        # Outside the key check and the body limit: preflights carry no key, and a 401 or a 413
+        # must still be readable by the page.
+        outer.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.allowed_origins,
@@ -70,7 +71,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
                 max_age=600,
             )
         )
-    middleware.append(
+    middleware = [
         Middleware(
             GatewayRouter,
             upstreams=upstreams,
@@ -78,7 +79,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             keys=ApiKeys(settings.api_keys),
             limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
         )
-    )
+    ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -96,6 +97,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         routes=_routes(settings, monitor, OpenAPIDocument(__version__)),
         lifespan=lifespan,
         middleware=middleware,
+        outer_middleware=outer,
         # The gateway is public: callers present API keys, and it sends the service token on.
         require_token=False,
     )

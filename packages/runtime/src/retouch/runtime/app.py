@@ -73,11 +73,14 @@ def create_service_app(
     lifespan: Lifespan | None = None,
     open_paths: Collection[str] = ("/api/health",),
     middleware: Sequence[Middleware] = (),
+    outer_middleware: Sequence[Middleware] = (),
     require_token: bool = True,
 ) -> Starlette:
     """A service app with ``GET /api/health``, problem+json errors, request ids, the body limit,
     the service-token check (when ``settings.service_token`` is set and ``require_token``) and
-    JSON logs. ``lifespan`` runs inside the shared one (load models there)."""
+    JSON logs. ``lifespan`` runs inside the shared one (load models there). ``outer_middleware``
+    wraps the token and body-limit checks (CORS belongs there, so their refusals stay readable by
+    a browser); ``middleware`` runs inside them."""
 
     def default_health() -> Health:
         return Health(service=name, version=version)
@@ -100,7 +103,7 @@ def create_service_app(
                 yield
         log.info("%s stopped", name)
 
-    stack: list[Middleware] = [Middleware(RequestContextMiddleware)]
+    stack: list[Middleware] = [Middleware(RequestContextMiddleware), *outer_middleware]
     if settings.service_token and require_token:
         stack.append(Middleware(ServiceTokenMiddleware, token=settings.service_token, open_paths=open_paths))
     stack.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
