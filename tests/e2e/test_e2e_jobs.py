@@ -120,10 +120,12 @@ def test_two_subscribers_see_the_same_events_and_a_resume_replays_nothing_twice(
         thread.join(timeout=120)
     for events in seen:
         check_stream(events)
-    # Each starts with the job's state when it connected; from there on both got the same events.
+    # Each starts with a snapshot of the job's state when it connected; after the later snapshot
+    # both got the same events.
     start = max(int(events[0]["id"]) for events in seen)
-    first, second = ([event for event in events if int(event["id"]) >= start] for events in seen)
-    assert first == second and first[-1]["data"]["status"] == "succeeded"
+    first, second = ([event for event in events if int(event["id"]) > start] for events in seen)
+    assert first == second
+    assert seen[0][-1]["data"]["status"] == seen[1][-1]["data"]["status"] == "succeeded"
 
     everything = max(seen, key=len)
     cut = everything[0]["id"]
