@@ -205,6 +205,19 @@ async def test_async_stream_and_errors() -> None:
         assert server.last.url.params["x"] == "1"
 
 
+def test_sync_request_raw_streams_a_body_and_hands_back_any_status() -> None:
+    server = Recorder({"/gone": httpx.Response(404, json={"title": "Not Found", "status": 404, "detail": "no task"})})
+    with Client(transport=httpx.MockTransport(server)) as client:
+        raw = client.request_raw("PUT", "/gone?x=1", content=iter([b"a", b"b"]), headers={"X-Y": "z"}, stream=False)
+        assert raw.status_code == 404
+        assert server.last.url.params["x"] == "1"
+        assert server.last.headers["x-y"] == "z"
+        assert server.last.read() == b"ab"
+    refused = httpx.MockTransport(Recorder({"/": httpx.ConnectError}))
+    with Client(transport=refused, max_retries=0) as client, pytest.raises(APIConnectionError):
+        client.request_raw("GET", "/", timeout=1.0)
+
+
 def _png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (2, 2), (1, 2, 3)).save(buf, format="PNG")

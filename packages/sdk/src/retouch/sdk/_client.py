@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -79,6 +79,36 @@ class Client:
 
     def _send_raw(self, spec: RequestSpec, timeout: Timeout = NOT_GIVEN, *, stream: bool = False) -> httpx.Response:
         request = build_request(self._http, spec, timeout)
+        try:
+            return self._http.send(request, stream=stream)
+        except httpx.TransportError as exc:
+            raise translate_transport_error(exc, request) from exc
+
+    def request_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | Iterable[bytes] | None = None,
+        headers: Mapping[str, str] | Sequence[tuple[bytes, bytes]] | None = None,
+        timeout: Timeout = NOT_GIVEN,
+        stream: bool = True,
+    ) -> httpx.Response:
+        """Send one request as given and return the undecoded response, whatever its status.
+
+        ``path`` may carry a query string, ``content`` may be an iterable (streamed, not buffered),
+        ``headers`` are added to the client's own. With ``stream=True`` the body is not read:
+        iterate it, then ``response.close()``. Retries follow the client's policy (idempotent
+        requests only). Raises :class:`~retouch.sdk.errors.APIConnectionError` or
+        :class:`~retouch.sdk.errors.APITimeoutError`, with the httpx error as ``__cause__``.
+        """
+        request = self._http.build_request(
+            method,
+            path,
+            content=content,
+            headers=headers,
+            timeout=self._http.timeout if isinstance(timeout, NotGiven) else timeout,
+        )
         try:
             return self._http.send(request, stream=stream)
         except httpx.TransportError as exc:
