@@ -19,7 +19,9 @@ T = TypeVar("T")
 
 __all__ = ["DEFAULT_TIMEOUT", "DEFAULT_URL", "NOT_GIVEN", "NotGiven", "RequestSpec", "Timeout"]
 
+#: Where the clients point without ``base_url`` or ``RETOUCH_URL``: the local gateway.
 DEFAULT_URL: Final = "http://127.0.0.1:8000"
+#: Seconds a request may take unless the client or the call says otherwise.
 DEFAULT_TIMEOUT: Final = 60.0
 
 
@@ -40,6 +42,7 @@ class NotGiven:
         return "NOT_GIVEN"
 
 
+#: The default of every ``timeout=``: use the client's timeout.
 NOT_GIVEN: Final = NotGiven()
 
 #: A per-call timeout: seconds, an :class:`httpx.Timeout`, ``None`` for none, or the client default.

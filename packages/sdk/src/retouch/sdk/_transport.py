@@ -82,6 +82,7 @@ class RetryTransport(httpx.BaseTransport):
         self.policy = policy or RetryPolicy()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request``, retrying it as the policy allows; the last response or error wins."""
         retryable = self.policy.should_retry(request)
         attempt = 0
         while True:
@@ -102,6 +103,7 @@ class RetryTransport(httpx.BaseTransport):
             attempt += 1
 
     def close(self) -> None:
+        """Close the wrapped transport."""
         self._wrapped.close()
 
 
@@ -113,6 +115,7 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
         self.policy = policy or RetryPolicy()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request``, retrying it as the policy allows; the last response or error wins."""
         retryable = self.policy.should_retry(request)
         attempt = 0
         while True:
@@ -133,4 +136,5 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
             attempt += 1
 
     async def aclose(self) -> None:
+        """Close the wrapped transport."""
         await self._wrapped.aclose()

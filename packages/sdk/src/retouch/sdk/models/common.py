@@ -9,6 +9,7 @@ import msgspec
 
 __all__ = ["FieldError", "Health", "HealthState", "Problem", "ServiceStatus", "SystemHealth"]
 
+#: A service's state; ``idle`` is a scale-to-zero service asleep (not a fault).
 HealthState = Literal["healthy", "loading", "degraded", "unhealthy", "idle"]
 
 
@@ -84,6 +85,7 @@ class RouteInfo:
     success_status: int = 200
 
 
+#: The gateway's own public routes.
 ROUTES: tuple[RouteInfo, ...] = (
     RouteInfo("GET", "/api/health", "gateway", "Health of the gateway itself", response=Health),
     RouteInfo("GET", "/api/system/health", "gateway", "Health of every service, aggregated", response=SystemHealth),

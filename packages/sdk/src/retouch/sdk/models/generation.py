@@ -27,7 +27,9 @@ __all__ = [
     "TaskType",
 ]
 
+#: The kinds of edit (API.md: required, no default).
 TaskType = Literal["removal", "insertion", "white-balance"]
+#: Where a run is: the job's queue, then the engine's stages.
 Stage = Literal["queued", "loading_model", "preprocessing", "denoising", "postprocessing"]
 
 #: Longest prompt the schema accepts (services may configure a lower limit).
@@ -102,6 +104,7 @@ class ErrorEvent(msgspec.Struct, kw_only=True, tag="error", tag_field="type"):
     problem: Problem
 
 
+#: One NDJSON line of ``POST /api/generation/run``, tagged by ``type``.
 RunEvent = ProgressEvent | ResultEvent | ErrorEvent
 
 
@@ -115,11 +118,14 @@ class CancelRunResponse(msgspec.Struct, kw_only=True):
 # -- The Modal progress channel (deploy): the jobs service spawns the generation worker function,
 # which puts each encoded RunEvent on this queue, partition = run_id, and polls the cancel dict
 # (key run_id -> True) between steps. No web request has to outlive Modal's 150 s limit.
+#: The ``modal.Queue`` the worker puts each run's events on (partition = run_id).
 MODAL_EVENTS_QUEUE = "retouch-run-events"
+#: The ``modal.Dict`` the worker polls between steps (run_id -> True cancels).
 MODAL_CANCEL_DICT = "retouch-run-cancel"
 #: The deployed worker: ``modal.Function.from_name(MODAL_GENERATION_APP, MODAL_WORKER_FUNCTION)``,
 #: called as ``.spawn(run_request_json: bytes)``.
 MODAL_GENERATION_APP = "retouch-generation"
+#: The worker function's name in :data:`MODAL_GENERATION_APP`.
 MODAL_WORKER_FUNCTION = "generation_worker"
 
 __all__ += ["MODAL_CANCEL_DICT", "MODAL_EVENTS_QUEUE", "MODAL_GENERATION_APP", "MODAL_WORKER_FUNCTION"]

@@ -47,11 +47,17 @@ __all__ = [
     "WhiteBalanceResponse",
 ]
 
+#: Encodings an answer's image may have.
 OutputFormat = Literal["png", "webp", "jpeg"]
+#: Resampling filters (Pillow's).
 Resample = Literal["nearest", "box", "bilinear", "bicubic", "lanczos"]
+#: Like :data:`Resample`, plus ``auto`` (see :class:`UnletterboxRequest`).
 UnletterboxResample = Literal["auto", "nearest", "box", "bilinear", "bicubic", "lanczos"]
+#: What ``POST /api/image-utils/mask`` does to a mask.
 MaskOperation = Literal["grow", "shrink", "feather", "invert", "threshold"]
+#: How ``composite`` mixes the foreground into the background.
 BlendMode = Literal["normal", "multiply", "screen", "seamless"]
+#: The classic white-balance estimates.
 WhiteBalanceMethod = Literal["gray-world", "white-patch", "robust"]
 
 #: Longest side any size parameter may ask for (services apply their own, usually lower, limit).
@@ -349,6 +355,7 @@ def _route(op: str, summary: str, request: type, response: type) -> RouteInfo:
 
 
 #: Public routes of the image-utils service (API.md).
+#: The image-utils service's public routes.
 ROUTES: tuple[RouteInfo, ...] = (
     _route(
         "extract-object", "Cut the masked object out as a transparent PNG", ExtractObjectRequest, ExtractObjectResponse

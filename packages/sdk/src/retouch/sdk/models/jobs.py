@@ -32,11 +32,13 @@ __all__ = [
     "JobSubmitted",
 ]
 
+#: A job's status; it only moves forward (see the module docstring).
 JobStatusValue = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 #: ``queued`` (submitted, or its queue position changed), ``running`` (started), ``progress`` (a
 #: new stage or step), then exactly one terminal type: ``succeeded``, ``failed`` or ``cancelled``.
 JobEventType = Literal["queued", "running", "progress", "succeeded", "failed", "cancelled"]
 
+#: Statuses a job never leaves.
 TERMINAL_STATUSES: Final = frozenset({"succeeded", "failed", "cancelled"})
 
 #: Header that makes a submit safe to retry: the same key (for the same caller) returns the same job.
@@ -102,6 +104,7 @@ class JobResult(msgspec.Struct, kw_only=True):
 
 _SVC = "job_manager"
 
+#: The jobs service's public routes.
 ROUTES: tuple[RouteInfo, ...] = (
     RouteInfo(
         "POST",

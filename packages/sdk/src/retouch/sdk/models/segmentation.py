@@ -85,6 +85,7 @@ class CancelSmartMaskResponse(msgspec.Struct, kw_only=True):
     status: Literal["cancelled"] = "cancelled"
 
 
+#: The segmentation service's public routes.
 ROUTES: tuple[RouteInfo, ...] = (
     RouteInfo(
         "POST",
