@@ -43,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RetouchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except (OSError, ValueError) as exc:
+        # A picture that cannot be read, or a bad --info file: the user's input, not a bug to trace.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
