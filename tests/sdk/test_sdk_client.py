@@ -15,6 +15,7 @@ from retouch.sdk import (
     APIConnectionError,
     APITimeoutError,
     AsyncClient,
+    Base64Bytes,
     Client,
     NotFoundError,
     ServiceUnavailableError,
@@ -23,6 +24,7 @@ from retouch.sdk import (
 from retouch.sdk._base import DEFAULT_URL, RequestSpec
 from retouch.sdk.images import save_image, to_base64_bytes, to_bytes
 from retouch.sdk.models.common import FieldError, Health, SystemHealth
+from retouch.sdk.resources.jobs import build_request
 
 HEALTH = {"status": "healthy", "service": "gateway", "version": "9.9"}
 
@@ -239,3 +241,31 @@ def test_image_inputs(tmp_path: Path) -> None:
         to_bytes(42)
     out = save_image(data, tmp_path / "deep" / "er" / "b.png")
     assert out.read_bytes() == data
+
+
+def test_edit_takes_paths_and_pil_images_for_conditional_images(tmp_path: Path) -> None:
+    data = _png()
+    path = save_image(data, tmp_path / "cond.png")
+    request = build_request(
+        data,
+        task_type="removal",
+        prompt="",
+        mask=None,
+        reference_image=None,
+        reference_mask=None,
+        options={"conditional_images": [path, Image.open(io.BytesIO(data)), data], "seed": 3},
+    )
+    assert request.conditional_images is not None
+    path_item, pil_item, bytes_item = request.conditional_images
+    assert path_item == data and bytes_item == data
+    assert Image.open(io.BytesIO(pil_item)).tobytes() == Image.open(io.BytesIO(data)).tobytes()
+    assert all(isinstance(item, Base64Bytes) for item in request.conditional_images)
+    assert request.seed == 3
+
+
+def test_task_ids_are_quoted_into_one_path_segment() -> None:
+    status = {"task_id": "a/b", "status": "queued", "created_at": "2024-01-01T00:00:00Z"}
+    server = Recorder({"/api/generate/status/a/b": httpx.Response(200, json=status)})
+    with Client(transport=httpx.MockTransport(server)) as client:
+        assert client.jobs.get("a/b").task_id == "a/b"
+    assert server.last.url.raw_path == b"/api/generate/status/a%2Fb"

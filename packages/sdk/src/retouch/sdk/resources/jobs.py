@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -97,14 +98,14 @@ def _stream_spec(task_id: str, last_id: str | None) -> RequestSpec:
     headers = {"Accept": "text/event-stream"}
     if last_id is not None:
         headers["Last-Event-ID"] = last_id
-    return RequestSpec("GET", f"/api/generate/stream/{task_id}", headers=headers)
+    return RequestSpec("GET", f"/api/generate/stream/{quote(task_id, safe='')}", headers=headers)
 
 
 def _image_spec(task_id: str, format: str, quality: int | None) -> RequestSpec:
     params = {"format": format}
     if quality is not None:
         params["quality"] = str(quality)
-    return RequestSpec("GET", f"/api/generate/result-image/{task_id}", params=params)
+    return RequestSpec("GET", f"/api/generate/result-image/{quote(task_id, safe='')}", params=params)
 
 
 def build_request(
@@ -117,7 +118,13 @@ def build_request(
     reference_mask: ImageInput | None,
     options: dict[str, Any],
 ) -> GenerationRequest:
-    """The :class:`GenerationRequest` :meth:`Jobs.edit` submits (``options``: its other fields)."""
+    """The :class:`GenerationRequest` :meth:`Jobs.edit` submits (``options``: its other fields).
+
+    ``conditional_images`` among the options take paths, bytes or PIL images like ``image``.
+    """
+    conditions = options.get("conditional_images")
+    if conditions is not None:
+        options = {**options, "conditional_images": [to_base64_bytes(item) for item in conditions]}
     return GenerationRequest(
         prompt=prompt,
         input_image=to_base64_bytes(image),
@@ -179,7 +186,7 @@ class Jobs(SyncResource):
     def get(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobStatus:
         """``GET /api/generate/status/{task_id}``."""
         result: JobStatus = self._client._send(
-            RequestSpec("GET", f"/api/generate/status/{task_id}", cast=JobStatus), timeout
+            RequestSpec("GET", f"/api/generate/status/{quote(task_id, safe='')}", cast=JobStatus), timeout
         )
         return result
 
@@ -217,7 +224,7 @@ class Jobs(SyncResource):
     def result(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobResult:
         """``GET /api/generate/result/{task_id}`` (``ConflictError`` while not finished)."""
         result: JobResult = self._client._send(
-            RequestSpec("GET", f"/api/generate/result/{task_id}", cast=JobResult), timeout
+            RequestSpec("GET", f"/api/generate/result/{quote(task_id, safe='')}", cast=JobResult), timeout
         )
         return result
 
@@ -231,7 +238,7 @@ class Jobs(SyncResource):
     def cancel(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobStatus:
         """``POST /api/generate/async/cancel/{task_id}`` (``ConflictError`` once finished)."""
         result: JobStatus = self._client._send(
-            RequestSpec("POST", f"/api/generate/async/cancel/{task_id}", cast=JobStatus), timeout
+            RequestSpec("POST", f"/api/generate/async/cancel/{quote(task_id, safe='')}", cast=JobStatus), timeout
         )
         return result
 
@@ -308,7 +315,7 @@ class AsyncJobs(AsyncResource):
     async def get(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobStatus:
         """``GET /api/generate/status/{task_id}``."""
         result: JobStatus = await self._client._send(
-            RequestSpec("GET", f"/api/generate/status/{task_id}", cast=JobStatus), timeout
+            RequestSpec("GET", f"/api/generate/status/{quote(task_id, safe='')}", cast=JobStatus), timeout
         )
         return result
 
@@ -349,7 +356,7 @@ class AsyncJobs(AsyncResource):
     async def result(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobResult:
         """``GET /api/generate/result/{task_id}``."""
         result: JobResult = await self._client._send(
-            RequestSpec("GET", f"/api/generate/result/{task_id}", cast=JobResult), timeout
+            RequestSpec("GET", f"/api/generate/result/{quote(task_id, safe='')}", cast=JobResult), timeout
         )
         return result
 
@@ -363,7 +370,7 @@ class AsyncJobs(AsyncResource):
     async def cancel(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobStatus:
         """``POST /api/generate/async/cancel/{task_id}``."""
         result: JobStatus = await self._client._send(
-            RequestSpec("POST", f"/api/generate/async/cancel/{task_id}", cast=JobStatus), timeout
+            RequestSpec("POST", f"/api/generate/async/cancel/{quote(task_id, safe='')}", cast=JobStatus), timeout
         )
         return result
 
