@@ -229,3 +229,34 @@ async def test_deployment_headers_go_to_every_service_call(
     await gateway.get("/api/system/health")
     assert fakes["segmentation"].health_headers["modal-key"] == "wk-1"
     assert fakes["segmentation"].health_headers["x-service-token"] == TOKEN
+
+
+async def test_a_streamed_body_whose_first_piece_is_over_the_limit_is_413(
+    make_gateway: MakeGateway, fakes: dict[str, FakeService]
+) -> None:
+    gateway = await make_gateway(max_body_bytes=1000)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"z" * 1001
+
+    response = await gateway.post("/api/image-utils/upload", content=body())
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert "1000 bytes" in response.json()["detail"]
+    assert not fakes["image_utils"].seen
+
+
+async def test_a_request_body_that_stalls_is_408_and_frees_the_connection(make_gateway: MakeGateway) -> None:
+    # One connection only: a client that stops sending must not hold it for ever.
+    gateway = await make_gateway(read_timeout=0.3, upstream_max_connections=1)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"a" * 100
+        await asyncio.sleep(1.5)
+        yield b"b" * 100
+
+    response = await gateway.post("/api/image-utils/upload", content=body())
+    assert response.status_code == 408
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert "0.3 s" in response.json()["detail"]
+    assert (await gateway.get("/api/image-utils/get-only")).status_code == 200

@@ -58,11 +58,21 @@ class _ClientGone(Exception):
     """The client disconnected while its request body was being forwarded."""
 
 
-async def _body_chunks(first: bytes, receive: Receive) -> AsyncIterator[bytes]:
+async def _receive_body(receive: Receive, timeout: float) -> Message:
+    # A client that stops sending mid-body would otherwise hold a connection to the service (and
+    # one of its pool's slots) for as long as it likes.
+    try:
+        async with asyncio.timeout(timeout):
+            return await receive()
+    except TimeoutError:
+        raise ProblemError(408, f"the request body stalled: nothing arrived for {timeout:g} s") from None
+
+
+async def _body_chunks(first: bytes, receive: Receive, timeout: float) -> AsyncIterator[bytes]:
     if first:
         yield first
     while True:
-        message = await receive()
+        message = await _receive_body(receive, timeout)
         if message["type"] == "http.disconnect":
             raise _ClientGone
         body: bytes = message.get("body", b"")
@@ -126,12 +136,17 @@ class Proxy:
 
         body: bytes | AsyncIterator[bytes] | None = None
         if chunked or content_length:
-            message = await receive()
+            try:
+                message = await _receive_body(receive, self.read_timeout)
+            except ProblemError as exc:
+                # The body limit (or the stall timeout) tripped on the first piece of the body.
+                await send_problem(scope, receive, send, exc.status, exc.detail, exc.headers)
+                return
             if message["type"] == "http.disconnect":
                 return
             first: bytes = message.get("body", b"")
             if message.get("more_body", False):
-                body = _body_chunks(first, receive)
+                body = _body_chunks(first, receive, self.read_timeout)
                 replayable = False
             else:
                 body = first  # the whole body in one piece: sent with one write
@@ -161,7 +176,7 @@ class Proxy:
             await send_problem(scope, receive, send, 502, f"{upstream.name} service failed to answer: {exc}")
             return
         except ProblemError as exc:
-            # The body limit tripped while the body was being forwarded.
+            # The body limit or the stall timeout tripped while the body was being forwarded.
             await send_problem(scope, receive, send, exc.status, exc.detail, exc.headers)
             return
         except _ClientGone:
