@@ -141,3 +141,20 @@ async def test_garbage_from_the_service_is_502(make_gateway: MakeGateway) -> Non
         response = await gateway.post("/api/image-utils/extract-object", json={})
     assert response.status_code == 502
     assert response.json()["detail"].startswith("image_utils service failed to answer")
+
+
+async def test_a_call_waits_for_a_busy_pool_no_longer_than_the_read_timeout(
+    make_gateway: MakeGateway, fakes: dict[str, FakeService]
+) -> None:
+    gateway = await make_gateway(read_timeout=0.3, upstream_max_connections=1)
+    # An event stream holds the only connection (streams have no read timeout) until released.
+    stream = asyncio.create_task(gateway.get("/api/generate/stream/t1"))
+    await asyncio.sleep(0.5)
+    assert not stream.done()
+    response = await gateway.get("/api/generate/status/t1")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert "all 1 connections" in response.json()["detail"]
+    fakes["job_manager"].release_second_event.set()
+    assert (await stream).status_code == 200
+    assert (await gateway.get("/api/generate/status/t1")).status_code == 200

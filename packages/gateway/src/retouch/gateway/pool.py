@@ -270,6 +270,7 @@ class ConnectionPool:
         connect_timeout: float,
         keepalive_expiry: float,
         tls: ssl.SSLContext | None = None,
+        pool_timeout: float | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -282,6 +283,8 @@ class ConnectionPool:
         self._prefix = parts.path.rstrip("/").encode()
         self._tls = tls if tls is not None else (ssl.create_default_context() if self.secure else None)
         self.connect_timeout = connect_timeout
+        #: Seconds a call waits for a free connection when all ``max_connections`` are in use.
+        self.pool_timeout = pool_timeout
         self.keepalive_expiry = keepalive_expiry
         # Oldest first: connections are appended as they go idle and reused from the right end.
         self._idle: collections.deque[_Connection] = collections.deque()
@@ -343,11 +346,19 @@ class ConnectionPool:
         ``body`` is bytes (sent with its length), an async iterator (sent with ``content_length``
         when given, else chunked) or ``None``. A request is resent on a fresh connection when a
         pooled connection turns out dead before any answer arrived and ``replayable`` says that is
-        safe, and up to ``retries`` times when no connection could be opened.
+        safe, and up to ``retries`` times when no connection could be opened. Waiting longer than
+        ``pool_timeout`` for a free connection is an :class:`UpstreamConnectError`.
         """
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._max)
-        await self._slots.acquire()
+        try:
+            # Long-lived calls (event streams) can hold every connection; a call must not queue for ever.
+            async with asyncio.timeout(self.pool_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise UpstreamConnectError(
+                f"all {self._max} connections are in use (waited {self.pool_timeout:g} s for one)"
+            ) from None
         attempt = 0
         while True:
             connection = self._take_idle()

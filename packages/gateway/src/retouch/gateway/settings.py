@@ -50,7 +50,7 @@ class GatewaySettings(ServiceSettings, kw_only=True):
     upstream_headers: dict[str, str] = {}
     #: Retries when no connection to a service can be opened (the request was not sent yet).
     upstream_retries: int = 1
-    #: Most connections open to one service at once (further calls wait for one to free up).
+    #: Most connections open to one service at once (further calls wait up to ``read_timeout`` for one).
     upstream_max_connections: int = 256
     #: Seconds each service's ``/api/health`` may take inside ``/api/system/health``.
     health_timeout: float = 2.0

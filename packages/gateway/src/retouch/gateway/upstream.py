@@ -46,6 +46,7 @@ class Upstream:
             connect_timeout=settings.connect_timeout,
             keepalive_expiry=_KEEPALIVE_EXPIRY,
             tls=tls if isinstance(tls, ssl.SSLContext) else None,
+            pool_timeout=settings.read_timeout,
         )
         headers = dict(settings.upstream_headers)
         if settings.service_token:
