@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,10 @@ import httpx
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[2]
+# The tests' shared helpers (tests/loopback.py) are importable from a bench script too.
+sys.path.insert(0, str(ROOT / "tests"))
+from loopback import free_port  # noqa: E402
+
 RESULTS = ROOT / "bench-results" / "gateway_overhead.json"
 TOKEN = "bench-service-token"
 PATH = "/api/image-utils/extract-object"
@@ -76,13 +79,6 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -41,6 +41,10 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench-results" / "generation.json"
+# The scenes are the generation tests' own (one definition of the ground truth).
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "generation")]
+from generation_helpers import box_mask, smooth_background  # noqa: E402
+
 SIZE = 1024
 
 
@@ -50,33 +54,19 @@ def _png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _box(size: tuple[int, int], box: tuple[int, int, int, int]) -> Image.Image:
-    mask = Image.new("L", size, 0)
-    mask.paste(255, box)
-    return mask
-
-
-def _smooth(width: int, height: int) -> np.ndarray:
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    r = 70 + 90 * x / width + 10 * np.sin(y / height * np.pi)
-    g = 110 + 50 * y / height
-    b = 170 - 40 * x / width + 20 * y / height
-    return np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
-
-
 def classic_requests() -> tuple[dict[str, Any], dict[str, Any]]:
     """The three 1024x1024 requests, and the removal scene's ground truth."""
     from retouch.sdk._codec import Base64Bytes
     from retouch.sdk.models.generation import RunRequest
 
     rng = np.random.default_rng(0)
-    clean = _smooth(SIZE, SIZE)
+    clean = smooth_background(SIZE, SIZE)
     picture = clean.copy()
     picture[384:640, 384:640] = rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)
-    removal_mask = _box((SIZE, SIZE), (384, 384, 640, 640))
+    removal_mask = box_mask((SIZE, SIZE), (384, 384, 640, 640))
 
     reference = Image.fromarray(rng.integers(110, 140, (512, 512, 3), dtype=np.uint8))
-    reference_mask = _box((512, 512), (106, 156, 406, 356))
+    reference_mask = box_mask((512, 512), (106, 156, 406, 356))
     reference.paste((210, 40, 40), (106, 156, 406, 356))
 
     patches = rng.uniform(0.05, 0.9, (8, 8, 3))
@@ -94,7 +84,7 @@ def classic_requests() -> tuple[dict[str, Any], dict[str, Any]]:
         "insertion": RunRequest(
             prompt="",
             input_image=b(Image.fromarray(clean)),
-            mask=b(_box((SIZE, SIZE), (300, 500, 700, 800))),
+            mask=b(box_mask((SIZE, SIZE), (300, 500, 700, 800))),
             mask_tool_type="box",
             reference_image=b(reference),
             reference_mask_R=b(reference_mask),
@@ -165,11 +155,11 @@ def bench_qwen(rounds: int, steps: int) -> dict[str, Any]:
         runner.load()
         engine: Any = runner.engines["qwen"]
         pipe = engine.pipeline
-        picture = Image.fromarray(_smooth(64, 64))
+        picture = Image.fromarray(smooth_background(64, 64))
         request = RunRequest(
             prompt="",
             input_image=Base64Bytes(_png(picture)),
-            mask=Base64Bytes(_png(_box((64, 64), (20, 20, 44, 44)))),
+            mask=Base64Bytes(_png(box_mask((64, 64), (20, 20, 44, 44)))),
             task_type="removal",
             num_inference_steps=steps,
             seed=0,

@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import random
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -46,15 +45,12 @@ from PIL import Image
 from retouch.jobs.store_sqlite import _INSERT, SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
+# The tests' shared helpers (tests/loopback.py) are importable from a bench script too.
+sys.path.insert(0, str(ROOT / "tests"))
+from loopback import free_port  # noqa: E402
+
 RESULTS = ROOT / "bench-results" / "jobs.json"
 FAKE_DIR = ROOT / "tests" / "jobs"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def png(image: Image.Image) -> str:
