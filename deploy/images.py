@@ -19,6 +19,7 @@ import modal
 from _common import DEPLOY_DIR, REPO_ROOT
 
 __all__ = [
+    "MODEL_PINS",
     "PACKAGES",
     "PYTHON_VERSION",
     "LocalPackage",
@@ -27,6 +28,7 @@ __all__ = [
     "image_utils_image",
     "jobs_image",
     "local_packages",
+    "pinned",
     "segmentation_image",
     "service_image",
     "third_party_requirements",
@@ -67,6 +69,20 @@ PACKAGES: dict[str, LocalPackage] = {
     "segmentation": LocalPackage("retouch-segmentation", "packages/segmentation"),
     "generation": LocalPackage("retouch-generation", "packages/generation"),
     "jobs": LocalPackage("retouch-jobs", "packages/jobs"),
+}
+
+#: The model libraries' exact versions in the GPU images: the versions the test suite runs the tiny
+#: Qwen pipeline and FastSAM with (tests/deploy checks they equal the test environment's). A rebuild
+#: of an image installs these again, never a new major; bump them together with the test environment.
+MODEL_PINS: dict[str, str] = {
+    "torch": "2.14.1",
+    "torchvision": "0.29.1",
+    "diffusers": "0.42.1",
+    "transformers": "5.24.0",
+    "peft": "0.21.2",
+    "accelerate": "1.15.0",
+    "ultralytics": "8.4.190",
+    "huggingface-hub": "2.4.0",
 }
 
 _SPEC = re.compile(r"^(?P<name>[a-z-]+)(?:\[(?P<extras>[a-z0-9_,-]+)\])?$")
@@ -114,6 +130,17 @@ def third_party_requirements(specs: Iterable[str]) -> list[str]:
     return sorted(requirements, key=str.lower)
 
 
+def pinned(requirements: Iterable[str]) -> list[str]:
+    """``requirements`` with every model library replaced by its :data:`MODEL_PINS` version (extras
+    kept), the rest as they are."""
+    out = []
+    for requirement in requirements:
+        match = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?", requirement)
+        version = MODEL_PINS.get(_canonical(match[1])) if match else None
+        out.append(f"{match[1]}{match[2] or ''}=={version}" if match and version else requirement)
+    return sorted(set(out), key=str.lower)
+
+
 def service_image(
     specs: Iterable[str],
     *,
@@ -128,7 +155,7 @@ def service_image(
     apt = list(apt)
     if apt:
         image = image.apt_install(*apt)
-    requirements = sorted({*third_party_requirements(specs), *pip}, key=str.lower)
+    requirements = pinned({*third_party_requirements(specs), *pip})
     if requirements:
         image = image.pip_install(*requirements)
     packages = [package for package, _ in local_packages(specs)]
@@ -168,12 +195,13 @@ def segmentation_image() -> modal.Image:
 
 
 def generation_image() -> modal.Image:
-    """Generation with the Qwen-Image-Edit engine (torch, diffusers, transformers, peft, accelerate),
-    plus ``huggingface_hub`` for the weight download entry point."""
+    """Generation with the Qwen-Image-Edit engine (torch, torchvision, diffusers, transformers, peft,
+    accelerate, each at its :data:`MODEL_PINS` version), plus ``huggingface_hub`` for the weight
+    download entry point."""
     return service_image(
         ["sdk", "runtime", "generation[qwen]"],
         apt=["libglib2.0-0"],
-        pip=["huggingface_hub>=0.34"],
+        pip=["huggingface_hub>=0.34", "safetensors>=0.4"],
     )
 
 

@@ -150,3 +150,35 @@ def test_inside_a_container_without_the_checkout_the_requirements_are_not_read(
     monkeypatch.setattr(images.modal, "is_local", lambda: True)
     with pytest.raises(FileNotFoundError, match="checkout"):
         images.third_party_requirements(["sdk"])
+
+
+def test_the_model_images_pin_the_versions_the_test_suite_runs(
+    apps: dict[str, Any], describe: ModuleType, images: ModuleType
+) -> None:
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    # "Tested pins": the versions the tiny pipeline and FastSAM tests run on here.
+    assert {name: version(name) for name in images.MODEL_PINS} == images.MODEL_PINS
+    for service, libraries in (
+        ("generation", ("torch", "torchvision", "diffusers", "transformers", "peft", "accelerate")),
+        ("segmentation", ("torch", "ultralytics")),
+    ):
+        commands = " ".join(build_commands(describe, web_item(apps, service).image))
+        for library in libraries:
+            assert f"{library}=={images.MODEL_PINS[library]}" in commands, (service, library)
+            assert not re.search(rf"\b{library}[>~<]", commands), (service, library)
+    # Each pin satisfies the packages' own lower bounds.
+    for requirement in images.third_party_requirements(["generation[qwen]", "segmentation[fastsam]"]):
+        parsed = Requirement(requirement)
+        if parsed.name in images.MODEL_PINS:
+            assert parsed.specifier.contains(images.MODEL_PINS[parsed.name]), requirement
+
+
+def test_pinned_keeps_extras_and_leaves_other_requirements_alone(images: ModuleType) -> None:
+    assert images.pinned(["Diffusers[torch]>=0.37", "msgspec>=0.18", "torch>=2.4"]) == [
+        "Diffusers[torch]==" + images.MODEL_PINS["diffusers"],
+        "msgspec>=0.18",
+        "torch==" + images.MODEL_PINS["torch"],
+    ]

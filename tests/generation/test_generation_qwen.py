@@ -195,3 +195,37 @@ def _encode(request: RunRequest) -> bytes:
     from retouch.sdk._codec import encode
 
     return encode(request)
+
+
+def test_the_qwen_extra_declares_everything_the_pipeline_loads() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    pyproject = Path(__file__).resolve().parents[2] / "packages/generation/pyproject.toml"
+    extra = {
+        (r := Requirement(line)).name: r.specifier
+        for line in tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]["qwen"]
+    }
+    # torchvision is declared, not borrowed from ultralytics: Qwen2VLVideoProcessor needs it.
+    assert {"torch", "torchvision", "diffusers", "transformers", "peft", "accelerate"} <= set(extra)
+    # The Plus pipeline ships in 0.36; 2511's zero_cond_t and DiffSynth LoRA keys need 0.37.
+    assert not extra["diffusers"].contains("0.36.0") and extra["diffusers"].contains("0.37.0")
+
+
+def test_the_pipeline_class_and_its_processors_import_without_ultralytics() -> None:
+    import subprocess
+    import sys
+
+    # A fresh interpreter in which ultralytics cannot be imported: what the pipeline needs must come
+    # from the extra itself.
+    code = (
+        "import sys; sys.modules['ultralytics'] = None\n"
+        "from diffusers import QwenImageEditPlusPipeline\n"
+        "from transformers import Qwen2VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor\n"
+        "Qwen2VLVideoProcessor(); Qwen2VLImageProcessor()\n"
+        "import torchvision; print('ok', QwenImageEditPlusPipeline.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok QwenImageEditPlusPipeline"
