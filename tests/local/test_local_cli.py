@@ -128,10 +128,46 @@ def test_ctrl_c_stops_everything(tmp_path: Path, serve: list[Running]) -> None:
     assert wait_dead(list(running.pids.values())) == []
 
 
-def test_a_dying_child_stops_everything_and_is_named(tmp_path: Path, serve: list[Running]) -> None:
+def _wait_answering(url: str, timeout: float = 30.0) -> None:
+    """Wait until ``url`` answers its health check."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url + "/api/health", timeout=2).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_a_dying_child_is_restarted_and_the_rest_keep_running(tmp_path: Path, serve: list[Running]) -> None:
     running = _start(serve, tmp_path, *FAKES, "--port", "0")
     running.read_until("Press Ctrl-C to stop.")
-    # A crash from outside: the CLI notices, names the child and takes the rest down.
+    # A crash from outside: the CLI names the child and starts it again; the others stay up.
+    before = set(_children(running.proc.pid))
+    os.kill(running.pids["beta"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while True:
+        now = set(_children(running.proc.pid))
+        if len(now) == 3 and now != before:
+            break
+        assert time.monotonic() < deadline, "beta was not restarted"
+        time.sleep(0.1)
+    (restarted,) = now - before
+    assert pid_alive(running.pids["alpha"]) and pid_alive(running.pids["gateway"])
+    _wait_answering(running.urls["beta"])
+    running.proc.send_signal(signal.SIGTERM)
+    code, err = running.finish()
+    assert code == 0, err
+    assert "beta exited unexpectedly with signal SIGKILL; restarting it in 0.5 s" in err
+    assert f"restarted beta (pid {restarted})" in err
+    assert wait_dead([*running.pids.values(), restarted]) == []
+
+
+def test_with_no_restart_a_dying_child_stops_everything_and_is_named(tmp_path: Path, serve: list[Running]) -> None:
+    running = _start(serve, tmp_path, *FAKES, "--port", "0", "--no-restart")
+    running.read_until("Press Ctrl-C to stop.")
     os.kill(running.pids["beta"], signal.SIGKILL)
     code, err = running.finish()
     assert code == 1

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import json
 import signal
+import time
 from pathlib import Path
 
 import httpx
 import pytest
-from stack_helpers import fake, fake_settings, pid_alive
+from stack_helpers import fake, fake_settings, pid_alive, wait_dead
 
 from retouch.local import ChildExited, Stack, StackError
 
@@ -173,3 +174,67 @@ def test_without_gateway_there_is_no_gateway_url(tmp_path: Path) -> None:
     with pytest.raises(StackError, match="no gateway"):
         _ = stack.gateway_url
     assert stack.web_url is None
+
+
+def _pid_of(stack: Stack, name: str, timeout: float = 30.0) -> int:
+    """The pid ``name`` reports once it answers again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pid = _env_of(stack, name)["pid"]
+            assert isinstance(pid, int)
+            return pid
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_the_supervisor_restarts_a_dead_child_and_keeps_the_others(tmp_path: Path, stacks: list[Stack]) -> None:
+    notices: list[str] = []
+    stack = Stack(fake_settings(tmp_path, restart=True, restart_delay=0.2, on_notice=notices.append))
+    stacks.append(stack)
+    stack.start()
+    stack.supervise_in_background(interval=0.05)
+    others = {name: stack.processes[name].pid for name in ("alpha", "gateway")}
+    first = stack.processes["beta"].pid
+    stack.processes["beta"].popen.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+    second = _pid_of(stack, "beta")
+    assert second != first
+    assert stack.restarts("beta") == 1
+    assert any("beta exited unexpectedly with signal SIGKILL; restarting it in 0.2 s" in n for n in notices)
+    assert {name: stack.processes[name].pid for name in others} == others
+    assert all(pid is not None and pid_alive(pid) for pid in others.values())
+    # A second quick death waits twice as long (backoff), and is restarted again.
+    stack.processes["beta"].popen.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+    assert _pid_of(stack, "beta") not in (first, second)
+    assert any("restarting it in 0.4 s" in n for n in notices)
+    # A kill on purpose is not restarted.
+    stack.kill("alpha")
+    time.sleep(0.5)
+    assert not stack.processes["alpha"].alive
+    pids = [proc.pid for proc in stack.processes.values()]
+    stack.stop()
+    assert wait_dead([pid for pid in pids if pid is not None]) == []
+
+
+def test_the_supervisor_restarts_a_child_that_exits_with_an_error_code(tmp_path: Path, stacks: list[Stack]) -> None:
+    stack = Stack(fake_settings(tmp_path, services=[fake("alpha")], gateway=None, restart=True, restart_delay=0.1))
+    stacks.append(stack)
+    stack.start()
+    before = stack.processes["alpha"].pid
+    httpx.post(f"{stack.urls['alpha']}/exit?code=3", headers={"x-service-token": stack.token}, timeout=10)
+    # wait() supervises on the calling thread; stop it once the child is back.
+    deadline = time.monotonic() + 30
+    while stack.restarts("alpha") == 0 or not stack.processes["alpha"].alive:
+        assert time.monotonic() < deadline
+        stack.supervise()
+        time.sleep(0.05)
+    assert _pid_of(stack, "alpha") != before
+
+
+def test_restart_settings_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(StackError, match="restart_delay"):
+        Stack(fake_settings(tmp_path, restart_delay=0))
+    with pytest.raises(StackError, match="restart=True"):
+        Stack(fake_settings(tmp_path)).supervise_in_background()

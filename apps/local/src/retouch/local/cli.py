@@ -1,7 +1,8 @@
 """``retouch-local``: the whole retouch stack on this machine.
 
 ``retouch-local serve`` starts every installed service and the gateway as separate processes on
-loopback ports, prints their URLs, and stops them all on Ctrl-C / SIGTERM or when one dies.
+loopback ports, prints their URLs, restarts a child that dies (with backoff; the others keep
+running) and stops them all on Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-format", choices=("prefix", "json"), default="prefix", help="how children's logs are shown"
     )
     serve.add_argument("--startup-timeout", type=float, default=120.0, help="seconds each process may take to start")
+    serve.add_argument(
+        "--no-restart",
+        dest="restart",
+        action="store_false",
+        help="stop everything when a child dies, instead of restarting it",
+    )
     serve.set_defaults(run=_serve)
 
     services = sub.add_parser("services", help="list the installed services")
@@ -89,7 +96,13 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> StackSett
         startup_timeout=args.startup_timeout,
         log_stream=sys.stdout,
         log_format=args.log_format,
+        restart=args.restart,
+        on_notice=_notice,
     )
+
+
+def _notice(message: str) -> None:
+    print(f"{_PREFIX} {message}", file=sys.stderr, flush=True)
 
 
 def _print_ready(stack: Stack) -> None:

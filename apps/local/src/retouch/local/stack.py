@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -78,6 +78,15 @@ class StackSettings:
     log_format: LogFormat = "prefix"
     #: The children's working directory.
     cwd: Path | None = None
+    #: Restart a child that exits on its own (after ``restart_delay``, doubling per quick death up
+    #: to ``restart_max_delay``) instead of reporting it; the others keep running meanwhile.
+    restart: bool = False
+    restart_delay: float = 0.5
+    restart_max_delay: float = 30.0
+    #: A child that stayed up this long has its restart delay reset to ``restart_delay``.
+    restart_stable_after: float = 60.0
+    #: Receives the supervisor's notices (a child died, was restarted); ``None`` drops them.
+    on_notice: Callable[[str], None] | None = None
 
     def environ(self) -> dict[str, str]:
         """The environment children start from."""
@@ -93,6 +102,8 @@ class StackSettings:
         """Refuse settings that cannot work or are unsafe (a public bind without API keys)."""
         if not 0 <= self.port <= 65535:
             raise StackError(f"port {self.port} is out of range (RETOUCH_PORT / --port)")
+        if not 0 < self.restart_delay <= self.restart_max_delay:
+            raise StackError("restart_delay must be positive and at most restart_max_delay")
         if self.gateway is not None and not is_loopback(self.host) and not self.effective_api_keys().strip():
             raise StackError(
                 f"refusing to bind {self.host}: without API keys the gateway must stay on 127.0.0.1; "
@@ -159,6 +170,12 @@ class Stack:
         self._sink = LogSink(self.settings.log_stream, self.settings.log_format)
         self._stop_requested = threading.Event()
         self.stop_reason: str | None = None
+        # Held while a child is started, stopped or restarted, so the supervisor and a caller's
+        # kill()/restart() never act on the same process at once.
+        self._lock = threading.RLock()
+        self._restarts: dict[str, _Restart] = {}
+        self._supervisor: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     # -- addresses ----------------------------------------------------------------------------
     @property
@@ -243,14 +260,19 @@ class Stack:
 
     def stop(self) -> None:
         """Stop every process (the gateway first), SIGKILL after ``stop_timeout``."""
-        ordered = sorted(self.processes.values(), key=lambda p: p.name != "gateway")
-        for proc in ordered:
-            proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.settings.stop_timeout
-        for proc in ordered:
-            if proc.wait(max(0.0, deadline - time.monotonic())) is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(5)
+        self._stopping.set()
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None and supervisor is not threading.current_thread():
+            supervisor.join(timeout=self.settings.stop_timeout)
+        with self._lock:
+            ordered = sorted(self.processes.values(), key=lambda p: p.name != "gateway")
+            for proc in ordered:
+                proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + self.settings.stop_timeout
+            for proc in ordered:
+                if proc.wait(max(0.0, deadline - time.monotonic())) is None:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait(5)
 
     def request_stop(self, reason: str = "stop requested") -> None:
         """Make :meth:`wait` (or a ``start`` in progress) return; safe from a signal handler."""
@@ -265,24 +287,90 @@ class Stack:
                 raise ChildExited(proc.name, code, proc.tail())
 
     def wait(self, interval: float = 0.2) -> None:
-        """Block until :meth:`request_stop`; raise :class:`ChildExited` if a process dies first."""
+        """Block until :meth:`request_stop`. A process that dies meanwhile is restarted (with
+        ``settings.restart``) or reported by raising :class:`ChildExited`."""
         while not self._stop_requested.is_set():
-            self.check()
+            self.supervise()
             self._stop_requested.wait(interval)
+
+    def supervise(self) -> None:
+        """One look at every process: without ``settings.restart`` this is :meth:`check`; with it,
+        a process that exited on its own is started again once its restart delay has passed (the
+        others are not touched, so the gateway reports it down meanwhile)."""
+        if not self.settings.restart:
+            self.check()
+            return
+        on_supervisor = threading.current_thread() is self._supervisor
+        with self._lock:
+            for proc in self.processes.values():
+                if self._stop_requested.is_set() or self._stopping.is_set():
+                    return
+                self._supervise_one(proc, long_lived_thread=on_supervisor)
+
+    def _supervise_one(self, proc: ManagedProcess, *, long_lived_thread: bool) -> None:
+        settings = self.settings
+        state = self._restarts.setdefault(proc.name, _Restart())
+        now = time.monotonic()
+        code = proc.poll()
+        if code is None:
+            if state.failures and now - proc.started_at >= settings.restart_stable_after:
+                state.failures = 0
+            return
+        if proc.expected_exit or proc.popen is None:
+            return
+        if state.due is None:
+            delay = min(settings.restart_max_delay, settings.restart_delay * 2**state.failures)
+            state.failures += 1
+            state.due = now + delay
+            state.restarts += 1
+            self._notice(f"{proc.name} exited unexpectedly with {describe_exit(code)}; restarting it in {delay:g} s")
+            return
+        if now < state.due:
+            return
+        state.due = None
+        proc.start(long_lived_thread=long_lived_thread)
+        self._notice(f"restarted {proc.name} (pid {proc.pid})")
+
+    def restarts(self, name: str) -> int:
+        """How many times the supervisor has restarted (or is about to restart) ``name``."""
+        state = self._restarts.get(name)
+        return 0 if state is None else state.restarts
+
+    def supervise_in_background(self, interval: float = 0.1) -> None:
+        """Run :meth:`supervise` on a thread of its own until :meth:`stop` (for programs, like
+        tests, that do not sit in :meth:`wait`); needs ``settings.restart``."""
+        if not self.settings.restart:
+            raise StackError("supervise_in_background needs StackSettings(restart=True)")
+        if self._supervisor is not None:
+            return
+
+        def loop() -> None:
+            while not self._stopping.wait(interval):
+                self.supervise()
+
+        self._supervisor = threading.Thread(target=loop, name="retouch-local-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _notice(self, message: str) -> None:
+        if self.settings.on_notice is not None:
+            self.settings.on_notice(message)
 
     # -- one service --------------------------------------------------------------------------
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int | None:
         """Send ``sig`` to one process and wait for it to exit; returns its exit code."""
         proc = self._process(name)
-        proc.send_signal(sig)
-        return proc.wait(self.settings.stop_timeout)
+        with self._lock:
+            proc.send_signal(sig)
+            return proc.wait(self.settings.stop_timeout)
 
     def restart(self, name: str) -> ManagedProcess:
         """Stop one process (if running) and start it again on the same port; waits until ready."""
         proc = self._process(name)
-        if proc.alive:
-            proc.stop(self.settings.stop_timeout)
-        proc.start()
+        with self._lock:
+            if proc.alive:
+                proc.stop(self.settings.stop_timeout)
+            proc.start()
+            self._restarts.pop(name, None)
         self._await_ready(proc)
         return proc
 
@@ -297,6 +385,17 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass
+class _Restart:
+    """The supervisor's bookkeeping for one process."""
+
+    #: Quick deaths in a row (each doubles the next delay).
+    failures: int = 0
+    restarts: int = 0
+    #: ``time.monotonic()`` when the pending restart is due; ``None`` when none is pending.
+    due: float | None = None
 
 
 class StackInterrupted(StackError):

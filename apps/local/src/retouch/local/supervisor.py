@@ -110,6 +110,8 @@ class ManagedProcess:
         self.popen: subprocess.Popen[bytes] | None = None
         #: Set when the stack stops or kills this process on purpose (its exit is not a failure).
         self.expected_exit = False
+        #: ``time.monotonic()`` of the last start.
+        self.started_at = 0.0
         self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
         self._pump: threading.Thread | None = None
 
@@ -142,13 +144,19 @@ class ManagedProcess:
             str(self.port),
         ]
 
-    def start(self) -> None:
-        """Spawn the process and start forwarding its output."""
+    def start(self, *, long_lived_thread: bool = False) -> None:
+        """Spawn the process and start forwarding its output.
+
+        ``long_lived_thread``: the calling thread lives as long as the stack (the supervisor's), so
+        the child may be tied to it like to the main thread."""
         self.expected_exit = False
         self._tail.clear()
+        self.started_at = time.monotonic()
         on_main_thread = threading.current_thread() is threading.main_thread()
-        # PDEATHSIG fires when the spawning *thread* ends, so it is only safe from the main thread.
-        preexec = _parent_death_signal if on_main_thread and sys.platform == "linux" else None
+        # PDEATHSIG fires when the spawning *thread* ends, so it is only safe from a thread that
+        # outlives the child: the main thread, or the stack's supervisor.
+        tied = on_main_thread or long_lived_thread
+        preexec = _parent_death_signal if tied and sys.platform == "linux" else None
         self.popen = subprocess.Popen(
             self.command,
             env=self.env,
