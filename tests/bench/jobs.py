@@ -8,7 +8,7 @@
    the service's database) inserted into a fresh SQLite database in WAL mode with the service's
    schema, one commit per row, from one thread. Reported: both rates and their ratio.
 2. Submit to running on an idle queue, one job at a time: the service's own timestamps
-   (``started_at - created_at``) and what a client sees (POST sent -> an event saying ``running``
+   (``started_at - created_at``) and what a client sees (POST sent -> an event saying ``processing``
    or later), p50/p99.
 3. Fan-out: 200 SSE subscribers on one job (a fake generation service streams 30 steps, so the
    job changes often; the jobs service does not care which engine talks), all attached while it
@@ -100,7 +100,7 @@ async def wait_idle(client: httpx.AsyncClient, task_ids: list[str], timeout: flo
     pending = list(task_ids)
     while pending and time.monotonic() < deadline:
         status = (await client.get(f"/api/generate/status/{pending[-1]}")).json()["status"]
-        if status in ("succeeded", "failed", "cancelled"):
+        if status in ("done", "error", "cancelled"):
             pending.pop()
         else:
             await asyncio.sleep(0.05)
@@ -133,7 +133,7 @@ async def submissions(url: str, count: int, concurrency: int) -> dict[str, Any]:
         await wait_idle(client, task_ids)
         failed = 0
         for task_id in task_ids[:: max(1, len(task_ids) // 50)]:
-            failed += (await client.get(f"/api/generate/status/{task_id}")).json()["status"] != "succeeded"
+            failed += (await client.get(f"/api/generate/status/{task_id}")).json()["status"] != "done"
     return {
         "submissions": count,
         "concurrency": concurrency,
@@ -141,7 +141,7 @@ async def submissions(url: str, count: int, concurrency: int) -> dict[str, Any]:
         "per_s": count / wall,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": pct(latencies, 0.99) * 1000,
-        "sampled_jobs_not_succeeded": failed,
+        "sampled_jobs_not_done": failed,
         "task_ids": task_ids,
     }
 
@@ -215,7 +215,7 @@ async def fan_out(url: str, subscribers: int) -> dict[str, Any]:
             await client.post("/api/generate/async", content=removal_body("steps=100000 delay=0.01"), headers=headers)
         ).json()["task_id"]
         for _ in range(3000):
-            if (await client.get(f"/api/generate/status/{blocker}")).json()["status"] == "running":
+            if (await client.get(f"/api/generate/status/{blocker}")).json()["status"] == "processing":
                 break
             await asyncio.sleep(0.02)
         task_id = (
@@ -240,7 +240,7 @@ async def fan_out(url: str, subscribers: int) -> dict[str, Any]:
                             ready += 1
                             if ready == subscribers:
                                 attached.set()
-                        if data["type"] in ("succeeded", "failed", "cancelled"):
+                        if data["type"] in ("done", "error", "cancelled"):
                             terminal_at[index] = time.perf_counter()
 
         tasks = [asyncio.create_task(subscriber(i)) for i in range(subscribers)]
@@ -250,7 +250,7 @@ async def fan_out(url: str, subscribers: int) -> dict[str, Any]:
     reference = received[0]
     identical = all(r == reference for r in received)
     steps_seen = sum(1 for _, kind in reference if kind == "progress")
-    terminal = [kind for _, kind in reference if kind in ("succeeded", "failed", "cancelled")]
+    terminal = [kind for _, kind in reference if kind in ("done", "error", "cancelled")]
     return {
         "subscribers": subscribers,
         "events_per_subscriber": len(reference),
@@ -342,7 +342,7 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
     print(f"wrote {RESULTS.relative_to(ROOT)}")
-    ok = fan["all_identical"] and fan["terminal_events"] == ["succeeded"] and subs["sampled_jobs_not_succeeded"] == 0
+    ok = fan["all_identical"] and fan["terminal_events"] == ["done"] and subs["sampled_jobs_not_done"] == 0
     return 0 if ok else 1
 
 

@@ -19,7 +19,7 @@ from retouch.sdk import Client, ConflictError, NotFoundError
 
 pytestmark = pytest.mark.e2e
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
+TERMINAL = {"done", "error", "cancelled"}
 MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/webp": b"RIFF", "image/jpeg": b"\xff\xd8\xff"}
 
 
@@ -86,7 +86,7 @@ def test_a_removal_job_streams_to_one_terminal_event_and_its_result_keeps_the_un
     assert submitted.json()["status"] == "queued"
     events = read_events(stack.gateway_url, task_id)
     check_stream(events)
-    assert events[-1]["data"]["status"] == "succeeded"
+    assert events[-1]["data"]["status"] == "done"
 
     result = client.jobs.result(task_id)
     assert (result.width, result.height) == scene().size
@@ -125,7 +125,7 @@ def test_two_subscribers_see_the_same_events_and_a_resume_replays_nothing_twice(
     start = max(int(events[0]["id"]) for events in seen)
     first, second = ([event for event in events if int(event["id"]) > start] for events in seen)
     assert first == second
-    assert seen[0][-1]["data"]["status"] == seen[1][-1]["data"]["status"] == "succeeded"
+    assert seen[0][-1]["data"]["status"] == seen[1][-1]["data"]["status"] == "done"
 
     everything = max(seen, key=len)
     cut = everything[0]["id"]
@@ -139,8 +139,8 @@ def test_two_subscribers_see_the_same_events_and_a_resume_replays_nothing_twice(
 def test_the_sdk_edit_reports_progress_and_returns_the_picture(client: Client) -> None:
     events: list[str] = []
     result = client.edit(scene(), task_type="removal", mask=mask(), on_progress=lambda event: events.append(event.type))
-    assert result.status == "succeeded"
-    assert events[-1] == "succeeded" and "running" in events
+    assert result.status == "done"
+    assert events[-1] == "done" and "processing" in events
     assert decode(bytes(result.image)).size == scene().size
 
 
@@ -157,7 +157,7 @@ def test_the_synchronous_form_returns_the_result(stack: Stack) -> None:
     response = httpx.post(f"{stack.gateway_url}/api/generate", json=removal_body(), timeout=150)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["status"] == "succeeded" and (body["width"], body["height"]) == scene().size
+    assert body["status"] == "done" and (body["width"], body["height"]) == scene().size
 
 
 def test_job_errors_through_the_gateway(stack: Stack, client: Client) -> None:
@@ -166,7 +166,7 @@ def test_job_errors_through_the_gateway(stack: Stack, client: Client) -> None:
     done = client.edit(scene(), task_type="removal", mask=mask())
     with pytest.raises(ConflictError):
         client.jobs.cancel(done.task_id)
-    assert client.jobs.result(done.task_id).status == "succeeded", "a refused cancel keeps the result"
+    assert client.jobs.result(done.task_id).status == "done", "a refused cancel keeps the result"
     missing_mask = {key: value for key, value in removal_body().items() if key != "mask"}
     response = httpx.post(f"{stack.gateway_url}/api/generate/async", json=missing_mask, timeout=60)
     assert response.status_code == 422

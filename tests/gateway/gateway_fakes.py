@@ -150,7 +150,7 @@ class FakeService:
                 # A threading.Event: the test (another thread, another loop) sets it.
                 while not release.is_set() and time.monotonic() < deadline:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
-                yield b"id: 2\nevent: succeeded\ndata: second\n\n"
+                yield b"id: 2\nevent: done\ndata: second\n\n"
             finally:
                 closed.set()
 

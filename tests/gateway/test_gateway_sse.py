@@ -50,7 +50,7 @@ async def test_events_arrive_one_by_one(served_gateway: str, fakes: dict[str, Fa
         await asyncio.wait_for(_read_until(lines, "data: second", seen), timeout=10)
         rest = [line async for line in lines]
     events = [line for line in seen + rest if line and not line.startswith(":")]
-    assert events == ["id: 1", "event: progress", "data: first after 0", "id: 2", "event: succeeded", "data: second"]
+    assert events == ["id: 1", "event: progress", "data: first after 0", "id: 2", "event: done", "data: second"]
 
 
 async def test_heartbeats_while_the_service_is_silent(served_gateway: str, fakes: dict[str, FakeService]) -> None:

@@ -73,7 +73,7 @@ def create_app() -> Starlette:
                 record.finished = "dropped"
                 return
             if "fail" in prompt:
-                record.finished = "failed"
+                record.finished = "error"
                 problem = Problem(title="Internal Server Error", status=500, detail="the fake engine exploded")
                 yield line(ErrorEvent(run_id=run_id, problem=problem))
                 return
@@ -99,7 +99,7 @@ def create_app() -> Starlette:
                 width, height = image.size
                 out = io.BytesIO()
                 image.convert("RGB").save(out, format="PNG")
-            record.finished = "succeeded"
+            record.finished = "done"
             yield line(
                 ResultEvent(
                     run_id=run_id,

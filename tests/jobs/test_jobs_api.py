@@ -26,8 +26,8 @@ def test_a_removal_job_runs_to_its_result(jobs: ServerThread) -> None:
     assert submitted["status"] == "queued"
     assert response.headers["location"] == f"/api/generate/status/{submitted['task_id']}"
 
-    final = wait_status(jobs.url, submitted["task_id"], "succeeded", "failed", "cancelled")
-    assert final["status"] == "succeeded"
+    final = wait_status(jobs.url, submitted["task_id"], "done", "error", "cancelled")
+    assert final["status"] == "done"
     assert final["progress"] == 1.0
     assert final["started_at"] and final["finished_at"] and final["created_at"]
     assert final["queue_position"] is None and final["error"] is None
@@ -43,7 +43,7 @@ def test_a_removal_job_runs_to_its_result(jobs: ServerThread) -> None:
 @pytest.mark.parametrize("fmt", ["png", "webp", "jpeg"])
 def test_result_image_formats_match_their_content_type(jobs: ServerThread, fmt: str) -> None:
     task_id = submit(jobs.url)
-    wait_status(jobs.url, task_id, "succeeded")
+    wait_status(jobs.url, task_id, "done")
     response = httpx.get(f"{jobs.url}/api/generate/result-image/{task_id}", params={"format": fmt})
     assert response.status_code == 200
     assert response.headers["content-type"] == f"image/{fmt}"
@@ -53,7 +53,7 @@ def test_result_image_formats_match_their_content_type(jobs: ServerThread, fmt: 
 
 def test_result_image_defaults_to_png_and_takes_a_quality(jobs: ServerThread) -> None:
     task_id = submit(jobs.url)
-    wait_status(jobs.url, task_id, "succeeded")
+    wait_status(jobs.url, task_id, "done")
     default = httpx.get(f"{jobs.url}/api/generate/result-image/{task_id}")
     assert default.headers["content-type"] == "image/png" and default.content.startswith(MAGIC["png"])
     low = httpx.get(f"{jobs.url}/api/generate/result-image/{task_id}", params={"format": "jpeg", "quality": "5"})
@@ -68,7 +68,7 @@ def test_result_image_defaults_to_png_and_takes_a_quality(jobs: ServerThread) ->
 )
 def test_result_image_refuses_bad_parameters(jobs: ServerThread, params: dict[str, str], field: str) -> None:
     task_id = submit(jobs.url)
-    wait_status(jobs.url, task_id, "succeeded")
+    wait_status(jobs.url, task_id, "done")
     response = httpx.get(f"{jobs.url}/api/generate/result-image/{task_id}", params=params)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
@@ -118,8 +118,8 @@ def test_result_of_an_unfinished_job_is_409(jobs: ServerThread) -> None:
 
 def test_a_failed_job_has_no_result(jobs: ServerThread) -> None:
     task_id = submit(jobs.url, prompt="fail")
-    final = wait_status(jobs.url, task_id, "succeeded", "failed")
-    assert final["status"] == "failed"
+    final = wait_status(jobs.url, task_id, "done", "error")
+    assert final["status"] == "error"
     assert final["error"] == "generation failed: the fake engine exploded"
     response = httpx.get(f"{jobs.url}/api/generate/result/{task_id}")
     assert response.status_code == 409
@@ -128,8 +128,8 @@ def test_a_failed_job_has_no_result(jobs: ServerThread) -> None:
 
 def test_a_run_the_generation_service_refuses_fails_with_its_reason(jobs: ServerThread) -> None:
     task_id = submit(jobs.url, prompt="refuse")
-    final = wait_status(jobs.url, task_id, "succeeded", "failed")
-    assert final["status"] == "failed"
+    final = wait_status(jobs.url, task_id, "done", "error")
+    assert final["status"] == "error"
     assert "refused the run (422)" in final["error"] and "the fake refuses this run" in final["error"]
 
 
@@ -188,7 +188,7 @@ def test_conditional_images_can_carry_the_mask(jobs: ServerThread) -> None:
     payload["conditional_images"] = [body()["mask"]]
     response = _post(jobs.url, payload)
     assert response.status_code == 202
-    assert wait_status(jobs.url, response.json()["task_id"], "succeeded", "failed")["status"] == "succeeded"
+    assert wait_status(jobs.url, response.json()["task_id"], "done", "error")["status"] == "done"
 
 
 def test_white_balance_needs_no_mask_and_may_have_an_empty_prompt(jobs: ServerThread) -> None:
@@ -213,7 +213,7 @@ def test_an_engine_the_deployment_does_not_offer_is_422(jobs_server: JobsFactory
 def test_a_full_queue_answers_429(jobs_server: JobsFactory) -> None:
     server = jobs_server(max_running=1, max_queued=1)
     first = submit(server.url, prompt="steps=100 delay=0.05")
-    wait_status(server.url, first, "running")
+    wait_status(server.url, first, "processing")
     submit(server.url)
     response = _post(server.url, body())
     assert response.status_code == 429
@@ -225,7 +225,7 @@ def test_the_synchronous_form_returns_the_result(jobs: ServerThread) -> None:
     response = httpx.post(f"{jobs.url}/api/generate", json=body(), timeout=60)
     assert response.status_code == 200
     result = response.json()
-    assert result["status"] == "succeeded" and (result["width"], result["height"]) == (32, 24)
+    assert result["status"] == "done" and (result["width"], result["height"]) == (32, 24)
     assert base64.b64decode(result["image"]).startswith(MAGIC["png"])
 
 
@@ -234,7 +234,7 @@ def test_the_synchronous_form_answers_202_when_its_bound_passes(jobs_server: Job
     response = httpx.post(f"{server.url}/api/generate", json=body("steps=100 delay=0.05"), timeout=60)
     assert response.status_code == 202
     task_id = response.json()["task_id"]
-    assert response.json()["status"] in ("queued", "running")
+    assert response.json()["status"] in ("queued", "processing")
     assert response.headers["location"] == f"/api/generate/status/{task_id}"
     httpx.post(f"{server.url}/api/generate/async/cancel/{task_id}")
 

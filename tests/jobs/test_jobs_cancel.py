@@ -30,7 +30,7 @@ def test_cancel_of_a_running_job_stops_its_engine(jobs: ServerThread, fake_gen: 
 def test_cancel_of_a_queued_job_is_immediate(jobs_server: JobsFactory, fake_gen: ServerThread) -> None:
     server = jobs_server(max_running=1)
     blocker = submit(server.url, prompt="steps=200 delay=0.05")
-    wait_status(server.url, blocker, "running")
+    wait_status(server.url, blocker, "processing")
     queued = submit(server.url)
     response = httpx.post(f"{server.url}/api/generate/async/cancel/{queued}")
     assert response.json()["status"] == "cancelled"
@@ -41,17 +41,17 @@ def test_cancel_of_a_queued_job_is_immediate(jobs_server: JobsFactory, fake_gen:
 
 def test_a_finished_job_cannot_be_cancelled_and_keeps_its_result(jobs: ServerThread) -> None:
     task_id = submit(jobs.url)
-    wait_status(jobs.url, task_id, "succeeded")
+    wait_status(jobs.url, task_id, "done")
     response = httpx.post(f"{jobs.url}/api/generate/async/cancel/{task_id}")
     assert response.status_code == 409
-    assert response.json()["detail"] == f"task {task_id} already succeeded; there is nothing to cancel"
+    assert response.json()["detail"] == f"task {task_id} is already done; there is nothing to cancel"
     assert httpx.get(f"{jobs.url}/api/generate/result/{task_id}").status_code == 200
-    assert httpx.get(f"{jobs.url}/api/generate/status/{task_id}").json()["status"] == "succeeded"
+    assert httpx.get(f"{jobs.url}/api/generate/status/{task_id}").json()["status"] == "done"
 
 
 def test_a_second_cancel_is_409(jobs: ServerThread) -> None:
     task_id = submit(jobs.url, prompt="steps=100 delay=0.05")
-    wait_status(jobs.url, task_id, "running")
+    wait_status(jobs.url, task_id, "processing")
     assert httpx.post(f"{jobs.url}/api/generate/async/cancel/{task_id}", timeout=30).status_code == 200
     assert httpx.post(f"{jobs.url}/api/generate/async/cancel/{task_id}").status_code == 409
 
@@ -71,6 +71,6 @@ def test_a_job_after_a_cancelled_one_still_runs(jobs_server: JobsFactory) -> Non
     server = jobs_server(max_running=1)
     first = submit(server.url, prompt="steps=100 delay=0.05")
     second = submit(server.url)
-    wait_status(server.url, first, "running")
+    wait_status(server.url, first, "processing")
     httpx.post(f"{server.url}/api/generate/async/cancel/{first}", timeout=30)
-    assert wait_status(server.url, second, "succeeded", "failed")["status"] == "succeeded"
+    assert wait_status(server.url, second, "done", "error")["status"] == "done"

@@ -73,7 +73,7 @@ def test_edit_reports_a_failed_job(
         ]
     )
     assert code == 1
-    assert "failed: generation failed: the fake engine exploded" in capsys.readouterr().err
+    assert "error: generation failed: the fake engine exploded" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
 
 
@@ -87,9 +87,9 @@ def test_edit_without_a_mask_is_refused_by_the_server(
 
 def test_jobs_subcommands(jobs: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     task_id = submit(jobs.url)
-    wait_status(jobs.url, task_id, "succeeded")
+    wait_status(jobs.url, task_id, "done")
     assert main(["--url", jobs.url, "jobs", "status", task_id]) == 0
-    assert '"status": "succeeded"' in capsys.readouterr().out
+    assert '"status": "done"' in capsys.readouterr().out
     out = tmp_path / "r.jpg"
     assert main(["--url", jobs.url, "jobs", "result", task_id, "-o", str(out)]) == 0
     assert Image.open(out).format == "JPEG"

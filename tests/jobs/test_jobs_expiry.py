@@ -11,7 +11,7 @@ from jobs_helpers import JobsFactory, submit, wait_status, wait_until
 def test_finished_jobs_and_their_blobs_expire(jobs_server: JobsFactory, tmp_path: Path) -> None:
     server = jobs_server(ttl_seconds=0.3, expiry_interval_seconds=0.1)
     done = submit(server.url)
-    wait_status(server.url, done, "succeeded")
+    wait_status(server.url, done, "done")
     running = submit(server.url, prompt="steps=200 delay=0.05")
     blob_dir = tmp_path / "data" / "jobs" / "blobs" / done
     wait_until(
@@ -19,7 +19,7 @@ def test_finished_jobs_and_their_blobs_expire(jobs_server: JobsFactory, tmp_path
     )
     assert httpx.get(f"{server.url}/api/generate/result-image/{done}").status_code == 404
     assert not blob_dir.exists()
-    assert httpx.get(f"{server.url}/api/generate/status/{running}").json()["status"] == "running"
+    assert httpx.get(f"{server.url}/api/generate/status/{running}").json()["status"] == "processing"
     assert (tmp_path / "data" / "jobs" / "blobs" / running / "request.json").exists()
     httpx.post(f"{server.url}/api/generate/async/cancel/{running}", timeout=30)
 
@@ -27,7 +27,7 @@ def test_finished_jobs_and_their_blobs_expire(jobs_server: JobsFactory, tmp_path
 def test_the_request_blob_goes_once_the_job_is_finished(jobs: object, tmp_path: Path) -> None:
     url = jobs.url  # type: ignore[attr-defined]
     task_id = submit(url)
-    wait_status(url, task_id, "succeeded")
+    wait_status(url, task_id, "done")
     folder = tmp_path / "data" / "jobs" / "blobs" / task_id
     wait_until(lambda: not (folder / "request.json").exists(), what="the request blob to go")
     assert (folder / "result.png").exists()

@@ -29,14 +29,14 @@ def test_a_killed_generation_service_fails_the_job_and_the_stack_recovers(jobs_s
         wait_until(lambda: any(int(r["steps_done"]) >= 2 for r in fake_runs(gen_url)["runs"]), what="the engine to run")
         os.kill(gen.pid, signal.SIGKILL)
         gen.wait(30)
-        final = wait_status(server.url, task_id, "failed", "succeeded", timeout=30)
-        assert final["status"] == "failed"
+        final = wait_status(server.url, task_id, "error", "done", timeout=30)
+        assert final["status"] == "error"
         assert final["error"].startswith("generation worker lost: ")
 
         gen = serve_subprocess({"RETOUCH_LOG_LEVEL": "WARNING"}, port, factory="fake_generation:create_app")
         wait_healthy(gen_url, gen)
         after = submit(server.url)
-        assert wait_status(server.url, after, "failed", "succeeded")["status"] == "succeeded"
+        assert wait_status(server.url, after, "error", "done")["status"] == "done"
     finally:
         gen.kill()
         gen.wait(30)

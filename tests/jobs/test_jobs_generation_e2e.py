@@ -83,7 +83,7 @@ def test_a_removal_on_the_classic_engine(jobs_server: JobsFactory, classic_url: 
         reader.join(60)
     for blocks in streams:
         events = [json.loads(b["data"]) for b in blocks if "data" in b]
-        assert [e["type"] for e in events].count("succeeded") == 1 and events[-1]["type"] == "succeeded"
+        assert [e["type"] for e in events].count("done") == 1 and events[-1]["type"] == "done"
         assert all("id" in b for b in blocks if "data" in b)
 
     result = httpx.get(f"{server.url}/api/generate/result/{task_id}").json()
@@ -147,7 +147,7 @@ def test_cancel_stops_a_real_engine_between_steps(jobs_server: JobsFactory, qwen
             if not cancelled and event["stage"] == "denoising" and (event["current_step"] or 0) >= 2:
                 cancelled.append(httpx.post(f"{server.url}/api/generate/async/cancel/{task_id}", timeout=60))
     assert cancelled and cancelled[0].status_code == 200
-    final = wait_status(server.url, task_id, "cancelled", "succeeded", "failed")
+    final = wait_status(server.url, task_id, "cancelled", "done", "error")
     assert final["status"] == "cancelled"
     assert final["total_steps"] == 100 and final["current_step"] < 100, "the engine stopped early"
     wait_until(lambda: httpx.get(f"{url}/api/health").status_code == 200, what="the generation service")

@@ -77,7 +77,7 @@ async def test_the_dict_store_keeps_records_and_claims_keys_atomically() -> None
     assert sum(c for _, c in results) == 1 and len({h.task_id for h, _ in results}) == 1
     first.start(5.0)
     await store.save(first)
-    assert (await store.get("a")).status == "running"  # type: ignore[union-attr]
+    assert (await store.get("a")).status == "processing"  # type: ignore[union-attr]
     await store.create(job("z", 1))
     assert [j.task_id for j in await store.active()][:2] == ["z", "a"]
     await store.close()
@@ -241,7 +241,7 @@ def modal_jobs(world: ModalWorld, tmp_path: Path) -> Iterator[ServerThread]:
 
 def test_a_job_runs_through_the_modal_seams(modal_jobs: ServerThread, world: ModalWorld) -> None:
     task_id = submit(modal_jobs.url, prompt="steps=3")
-    assert wait_status(modal_jobs.url, task_id, "succeeded", "failed")["status"] == "succeeded"
+    assert wait_status(modal_jobs.url, task_id, "done", "error")["status"] == "done"
     image = httpx.get(f"{modal_jobs.url}/api/generate/result-image/{task_id}", params={"format": "webp"})
     assert image.headers["content-type"] == "image/webp" and image.content.startswith(b"RIFF")
     assert f"/{task_id}/result.png" in world.volume.files
@@ -270,18 +270,18 @@ def test_a_new_container_takes_over_queued_jobs(world: ModalWorld, tmp_path: Pat
     first = ServerThread(world.app(tmp_path, max_running=1)).start()
     try:
         blocker = submit(first.url, prompt="steps=100000 delay=0.01")
-        wait_status(first.url, blocker, "running")
+        wait_status(first.url, blocker, "processing")
         waiting = submit(first.url, prompt="steps=2")
     finally:
         first.stop()
     second = ServerThread(world.app(tmp_path, max_running=1)).start()
     try:
-        assert wait_status(second.url, blocker, "succeeded", "failed", "cancelled", "running")["status"] in (
-            "running",
-            "succeeded",
+        assert wait_status(second.url, blocker, "done", "error", "cancelled", "processing")["status"] in (
+            "processing",
+            "done",
         )
         httpx.post(f"{second.url}/api/generate/async/cancel/{blocker}", timeout=30)
-        assert wait_status(second.url, waiting, "succeeded", "failed")["status"] == "succeeded"
+        assert wait_status(second.url, waiting, "done", "error")["status"] == "done"
         assert world.cancels.data.get(f"{blocker}.1") is True, "the first container's run was told to stop"
         assert [r.run_id for r in world.worker.spawned][:2] == [f"{blocker}.1", f"{blocker}.2"]
     finally:

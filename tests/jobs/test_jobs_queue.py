@@ -51,7 +51,7 @@ def test_re_queued_jobs_go_back_to_their_place_by_seq() -> None:
 def test_the_service_runs_one_at_a_time_in_submission_order(jobs_server: JobsFactory, fake_gen: object) -> None:
     server = jobs_server(max_running=1)
     first = submit(server.url, prompt="steps=200 delay=0.05")
-    wait_status(server.url, first, "running")
+    wait_status(server.url, first, "processing")
     others = [submit(server.url, prompt=f"steps=1 order={i}") for i in range(3)]
     assert [status_of(server.url, t)["queue_position"] for t in others] == [1, 2, 3]
     assert all(status_of(server.url, t)["status"] == "queued" for t in others)
@@ -62,7 +62,7 @@ def test_the_service_runs_one_at_a_time_in_submission_order(jobs_server: JobsFac
 
     httpx.post(f"{server.url}/api/generate/async/cancel/{first}")
     for task_id in others[1:]:
-        assert wait_status(server.url, task_id, "succeeded", "failed")["status"] == "succeeded"
+        assert wait_status(server.url, task_id, "done", "error")["status"] == "done"
     prompts = [run["prompt"] for run in fake_runs(fake_gen.url)["runs"]]  # type: ignore[attr-defined]
     assert prompts[1:] == ["steps=1 order=1", "steps=1 order=2"], "FIFO; the cancelled one never ran"
 
@@ -71,9 +71,9 @@ def test_each_backend_has_its_own_limit(jobs_server: JobsFactory) -> None:
     server = jobs_server(max_running=1, engine_limits={"wide": 2})
     narrow = [submit(server.url, prompt="steps=200 delay=0.05") for _ in range(2)]
     wide = [submit(server.url, prompt="steps=200 delay=0.05", engine="wide") for _ in range(3)]
-    wait_until(lambda: status_of(server.url, wide[1])["status"] == "running", what="two wide jobs running")
-    assert [status_of(server.url, t)["status"] for t in narrow] == ["running", "queued"]
-    assert [status_of(server.url, t)["status"] for t in wide] == ["running", "running", "queued"]
+    wait_until(lambda: status_of(server.url, wide[1])["status"] == "processing", what="two wide jobs running")
+    assert [status_of(server.url, t)["status"] for t in narrow] == ["processing", "queued"]
+    assert [status_of(server.url, t)["status"] for t in wide] == ["processing", "processing", "queued"]
     assert status_of(server.url, narrow[1])["queue_position"] == 1
     assert status_of(server.url, wide[2])["queue_position"] == 1
     for task_id in narrow + wide:

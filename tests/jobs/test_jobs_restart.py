@@ -93,7 +93,7 @@ def test_sigkill_with_jobs_queued_and_running_loses_nothing(jobs_process: JobsPr
     jobs_process.start()
 
     for task_id in [long, *queued]:
-        assert wait_status(url, task_id, "succeeded", "failed", "cancelled")["status"] == "succeeded"
+        assert wait_status(url, task_id, "done", "error", "cancelled")["status"] == "done"
     runs = fake_runs(fake_gen.url)
     order = [str(r["run_id"]) for r in runs["runs"]]
     assert order == [f"{long}.1", f"{long}.2", f"{queued[0]}.1", f"{queued[1]}.1"], "re-queued at the front, FIFO"
@@ -108,7 +108,7 @@ def test_sigkill_with_jobs_queued_and_running_loses_nothing(jobs_process: JobsPr
 
     resumed = [b for b in read_sse(url, long, headers={"Last-Event-ID": str(seen)}) if "data" in b]
     assert resumed and all(int(b["id"]) > seen for b in resumed)
-    assert json.loads(resumed[-1]["data"])["type"] == "succeeded"
+    assert json.loads(resumed[-1]["data"])["type"] == "done"
 
 
 def test_a_job_interrupted_too_often_fails(tmp_path: Path, fake_gen: ServerThread) -> None:
@@ -119,7 +119,7 @@ def test_a_job_interrupted_too_often_fails(tmp_path: Path, fake_gen: ServerThrea
         wait_until(lambda: bool(_runs_of(fake_gen.url, task_id)), what="the run to start")
         process.kill()
         process.start()
-        final = wait_status(process.url, task_id, "failed", "succeeded")
+        final = wait_status(process.url, task_id, "error", "done")
         assert final["error"] == "interrupted by 1 restarts of the jobs service; not retried again"
         assert len(_runs_of(fake_gen.url, task_id)) == 1
     finally:
@@ -137,7 +137,7 @@ def test_a_cancel_requested_before_the_crash_is_honoured(tmp_path: Path, fake_ge
             httpx.post(f"{process.url}/api/generate/async/cancel/{task_id}", timeout=1.0)
         process.kill()
         process.start()
-        final = wait_status(process.url, task_id, "cancelled", "failed", "succeeded")
+        final = wait_status(process.url, task_id, "cancelled", "error", "done")
         assert final["status"] == "cancelled"
     finally:
         process.stop()

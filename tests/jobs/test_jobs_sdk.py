@@ -30,11 +30,11 @@ def test_submit_get_stream_result(client: Client) -> None:
     submitted = client.jobs.submit(request("steps=3"))
     assert isinstance(submitted, JobSubmitted) and submitted.status == "queued"
     events = list(client.jobs.stream(submitted.task_id))
-    assert events[-1].type == "succeeded" and events[-1].done
+    assert events[-1].type == "done" and events[-1].done
     assert sum(e.done for e in events) == 1
     assert all(e.id is not None for e in events)
     status = client.jobs.get(submitted.task_id)
-    assert status.status == "succeeded" and status.finished_at is not None
+    assert status.status == "done" and status.finished_at is not None
     result = client.jobs.result(submitted.task_id)
     assert isinstance(result, JobResult) and (result.width, result.height) == (32, 24)
     assert result.image.startswith(b"\x89PNG")
@@ -66,15 +66,15 @@ def test_edit_waits_and_reports_progress(client: Client) -> None:
         png(), task_type="removal", mask=mask_png(), prompt="steps=10 delay=0.05", on_progress=seen.append, seed=3
     )
     assert client.edit == client.jobs.edit
-    assert result.status == "succeeded" and result.seed == 3
-    assert seen[-1].type == "succeeded"
+    assert result.status == "done" and result.seed == 3
+    assert seen[-1].type == "done"
     assert [e.current_step for e in seen if e.type == "progress" and e.stage == "denoising"][-1] == 10
 
 
 def test_edit_raises_for_a_failed_job(client: Client) -> None:
     with pytest.raises(JobFailedError) as caught:
         client.edit(png(), task_type="removal", mask=mask_png(), prompt="fail")
-    assert caught.value.status.status == "failed"
+    assert caught.value.status.status == "error"
     assert "the fake engine exploded" in str(caught.value)
     assert not isinstance(caught.value, JobCancelledError)
 
@@ -88,7 +88,7 @@ def test_edit_cancels_the_job_on_ctrl_c(client: Client, jobs: ServerThread, fake
         client.edit(png(), task_type="removal", mask=mask_png(), prompt="steps=200 delay=0.05", on_progress=interrupt)
     run = fake_runs(fake_gen.url)["runs"][-1]
     task_id = str(run["run_id"]).split(".")[0]
-    assert wait_status(jobs.url, task_id, "cancelled", "succeeded")["status"] == "cancelled"
+    assert wait_status(jobs.url, task_id, "cancelled", "done")["status"] == "cancelled"
     assert int(run["steps_done"]) < 200
 
 
@@ -142,7 +142,7 @@ def test_a_dropped_stream_resumes_from_the_last_event(jobs_server: JobsFactory) 
     transport = DropOnce()
     with Client(server.url, api_key="", transport=transport) as c:
         blocker = c.jobs.submit(request("steps=200 delay=0.05"))
-        wait_status(server.url, blocker.task_id, "running")
+        wait_status(server.url, blocker.task_id, "processing")
         task = c.jobs.submit(request("steps=5 delay=0.05"))
         events: list[JobEvent] = []
         for event in c.jobs.stream(task.task_id):
@@ -150,7 +150,7 @@ def test_a_dropped_stream_resumes_from_the_last_event(jobs_server: JobsFactory) 
             if len(events) == 1:
                 c.jobs.cancel(blocker.task_id)
     ids = [int(e.id or 0) for e in events]
-    assert ids == sorted(set(ids)) and events[-1].type == "succeeded"
+    assert ids == sorted(set(ids)) and events[-1].type == "done"
     assert len(transport.stream_requests) == 2
     assert transport.stream_requests[1].headers["last-event-id"] == events[1].id
     steps = [e.current_step for e in events if e.type == "progress" and e.stage == "denoising"]
@@ -182,11 +182,11 @@ async def test_the_async_client(jobs: ServerThread, fake_gen: ServerThread) -> N
             seen.append(event.type)
 
         result = await c.edit(png(), task_type="removal", mask=mask_png(), prompt="steps=3", on_progress=record)
-        assert result.status == "succeeded" and seen[-1] == "succeeded"
+        assert result.status == "done" and seen[-1] == "done"
         submitted = await c.jobs.submit(request("steps=2"))
         events = [e async for e in c.jobs.stream(submitted.task_id)]
-        assert events[-1].type == "succeeded"
-        assert (await c.jobs.get(submitted.task_id)).status == "succeeded"
+        assert events[-1].type == "done"
+        assert (await c.jobs.get(submitted.task_id)).status == "done"
         assert (await c.jobs.result(submitted.task_id)).width == 32
         assert (await c.jobs.result_image(submitted.task_id, format="webp")).startswith(b"RIFF")
         assert isinstance(await c.jobs.generate(request()), JobResult)
@@ -194,7 +194,7 @@ async def test_the_async_client(jobs: ServerThread, fake_gen: ServerThread) -> N
             await c.edit(png(), task_type="removal", mask=mask_png(), prompt="fail")
 
         long = await c.jobs.submit(request("steps=200 delay=0.05"))
-        await asyncio.to_thread(wait_status, jobs.url, long.task_id, "running")
+        await asyncio.to_thread(wait_status, jobs.url, long.task_id, "processing")
         assert (await c.jobs.cancel(long.task_id)).status == "cancelled"
 
         edit = asyncio.ensure_future(

@@ -72,7 +72,7 @@ async def test_a_result_the_worker_stored_itself_is_served_and_expires(
         job, _ = await service.submit("o", request(), fingerprint="f")
         await service.wait(job.task_id, 10)
         done, image = await service.result("o", job.task_id)
-        assert done.status == "succeeded" and image == b"stored by the worker"
+        assert done.status == "done" and image == b"stored by the worker"
         assert done.result is not None and done.result.blob == f"runs/{job.task_id}.1/result.png"
         await asyncio.sleep(0.02)
         assert await service.expire_once() == 1
@@ -95,4 +95,4 @@ async def test_events_of_another_run_and_after_the_end_change_nothing(
         job, _ = await service.submit("o", request(), fingerprint="f")
         await service.wait(job.task_id, 10)
         done = await service.lookup("o", job.task_id)
-        assert (done.status, done.current_step, done.total_steps, done.progress) == ("succeeded", 1, 2, 1.0)
+        assert (done.status, done.current_step, done.total_steps, done.progress) == ("done", 1, 2, 1.0)

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from jobs_helpers import JobsFactory, ServerThread, read_sse, submit, wait_status, wait_until
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
+TERMINAL = {"done", "error", "cancelled"}
 
 
 def events_of(blocks: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
@@ -28,7 +28,7 @@ def test_every_event_has_an_id_and_the_stream_ends_after_one_terminal_event(jobs
     assert ids == sorted(set(ids)), "ids increase strictly"
     terminal = [payload for _, payload in events if payload["type"] in TERMINAL]
     assert len(terminal) == 1 and events[-1][1] is terminal[0]
-    assert terminal[0]["status"] == "succeeded" and terminal[0]["progress"] == 1.0
+    assert terminal[0]["status"] == "done" and terminal[0]["progress"] == 1.0
     assert all(payload["id"] == str(event_id) for event_id, payload in events)
     assert all("image" not in payload for _, payload in events)
     steps = [p["current_step"] for _, p in events if p["type"] == "progress" and p["stage"] == "denoising"]
@@ -38,7 +38,7 @@ def test_every_event_has_an_id_and_the_stream_ends_after_one_terminal_event(jobs
 def test_a_stream_follows_the_job_from_the_queue_to_its_end(jobs_server: JobsFactory) -> None:
     server = jobs_server(max_running=1)
     blocker = submit(server.url, prompt="steps=200 delay=0.05")
-    wait_status(server.url, blocker, "running")
+    wait_status(server.url, blocker, "processing")
     task_id = submit(server.url, prompt="steps=3")
     collected: list[list[dict[str, Any]]] = []
     reader = threading.Thread(target=lambda: collected.append(read_sse(server.url, task_id)))
@@ -50,8 +50,8 @@ def test_a_stream_follows_the_job_from_the_queue_to_its_end(jobs_server: JobsFac
     types = [payload["type"] for _, payload in events_of(collected[0])]
     first = events_of(collected[0])[0][1]
     assert first["status"] == "queued" and first["queue_position"] == 1
-    assert types[0] == "queued" and "running" in types and "progress" in types and types[-1] == "succeeded"
-    assert types.index("running") < types.index("progress")
+    assert types[0] == "queued" and "processing" in types and "progress" in types and types[-1] == "done"
+    assert types.index("processing") < types.index("progress")
 
 
 def test_heartbeat_comments_keep_an_idle_stream_alive(jobs_server: JobsFactory) -> None:
@@ -59,13 +59,13 @@ def test_heartbeat_comments_keep_an_idle_stream_alive(jobs_server: JobsFactory) 
     task_id = submit(server.url, prompt="steps=3 delay=0.4")
     blocks = read_sse(server.url, task_id)
     assert {"comment": "heartbeat"} in blocks
-    assert events_of(blocks)[-1][1]["type"] == "succeeded"
+    assert events_of(blocks)[-1][1]["type"] == "done"
 
 
 def test_two_subscribers_see_the_same_events(jobs_server: JobsFactory) -> None:
     server = jobs_server(max_running=1)
     blocker = submit(server.url, prompt="steps=200 delay=0.05")
-    wait_status(server.url, blocker, "running")
+    wait_status(server.url, blocker, "processing")
     task_id = submit(server.url, prompt="steps=5 delay=0.02")
     results: dict[int, list[dict[str, Any]]] = {}
     readers = [
@@ -80,13 +80,13 @@ def test_two_subscribers_see_the_same_events(jobs_server: JobsFactory) -> None:
         reader.join(30)
     first, second = events_of(results[0]), events_of(results[1])
     assert first == second
-    assert first[-1][1]["type"] == "succeeded" and len(first) >= 8
+    assert first[-1][1]["type"] == "done" and len(first) >= 8
 
 
 def test_last_event_id_resumes_without_repeating_anything(jobs_server: JobsFactory) -> None:
     server = jobs_server(max_running=1)
     blocker = submit(server.url, prompt="steps=200 delay=0.05")
-    wait_status(server.url, blocker, "running")
+    wait_status(server.url, blocker, "processing")
     task_id = submit(server.url, prompt="steps=6 delay=0.1")
     # Read the first events live (from the queued state on), then drop the connection.
     head: list[tuple[int, dict[str, Any]]] = []
@@ -110,7 +110,7 @@ def test_last_event_id_resumes_without_repeating_anything(jobs_server: JobsFacto
     assert tail, "the rest of the events"
     ids = [i for i, _ in head + tail]
     assert ids == sorted(set(ids)), "nothing twice, nothing out of order"
-    assert tail[-1][1]["type"] == "succeeded"
+    assert tail[-1][1]["type"] == "done"
     steps = [p["current_step"] for _, p in head + tail if p["type"] == "progress" and p["stage"] == "denoising"]
     assert steps == list(range(1, 7)), "while the history lasts, resume replays every later event"
 
@@ -128,17 +128,17 @@ def test_resume_after_the_terminal_event_sends_nothing(jobs: ServerThread) -> No
 
 def test_a_finished_job_streams_its_final_state_once(jobs: ServerThread) -> None:
     task_id = submit(jobs.url)
-    wait_status(jobs.url, task_id, "succeeded")
+    wait_status(jobs.url, task_id, "done")
     events = events_of(read_sse(jobs.url, task_id))
-    assert len(events) == 1 and events[0][1]["type"] == "succeeded"
+    assert len(events) == 1 and events[0][1]["type"] == "done"
 
 
 def test_a_last_event_id_that_is_not_ours_starts_from_the_current_state(jobs: ServerThread) -> None:
     task_id = submit(jobs.url)
-    wait_status(jobs.url, task_id, "succeeded")
+    wait_status(jobs.url, task_id, "done")
     for bogus in ("abc", "-5", ""):
         events = events_of(read_sse(jobs.url, task_id, headers={"Last-Event-ID": bogus}))
-        assert [p["type"] for _, p in events] == ["succeeded"]
+        assert [p["type"] for _, p in events] == ["done"]
 
 
 def test_the_query_parameter_works_like_the_header(jobs: ServerThread) -> None:

@@ -19,10 +19,10 @@ def progress(run_id: str, stage: str = "denoising", step: int | None = None, val
 def test_a_job_moves_forward_to_success() -> None:
     job = new_job()
     run_id = job.start(101.0)
-    assert (job.status, job.run_id, job.attempt, job.stage) == ("running", "t1.1", 1, "loading_model")
+    assert (job.status, job.run_id, job.attempt, job.stage) == ("processing", "t1.1", 1, "loading_model")
     assert job.apply_progress(progress(run_id, step=3, value=0.3))
     job.succeed(ResultMeta(blob="t1/result.png", width=4, height=3), 102.0)
-    assert (job.status, job.progress, job.finished_at, job.terminal) == ("succeeded", 1.0, 102.0, True)
+    assert (job.status, job.progress, job.finished_at, job.terminal) == ("done", 1.0, 102.0, True)
     status = job.status_view()
     assert status.started_at is not None and status.started_at.timestamp() == 101.0
     assert status.stage is None and status.done
@@ -96,5 +96,5 @@ def test_the_public_view_shows_the_queue_position_only_while_queued() -> None:
     assert job.status_view(3).queue_position == 3
     job.start(1.0)
     assert job.status_view(3).queue_position is None
-    event = job.event_view("running", 42)
-    assert (event.type, event.id, event.status) == ("running", "42", "running")
+    event = job.event_view("processing", 42)
+    assert (event.type, event.id, event.status) == ("processing", "42", "processing")

@@ -83,13 +83,13 @@ async def test_a_task_id_collision_is_an_error(store: SqliteJobStore) -> None:
 
 
 async def test_active_jobs_come_back_oldest_first(store: SqliteJobStore) -> None:
-    for task_id, seq, status in [("c", 3, "queued"), ("a", 1, "running"), ("b", 2, "succeeded"), ("d", 0, "queued")]:
+    for task_id, seq, status in [("c", 3, "queued"), ("a", 1, "processing"), ("b", 2, "done"), ("d", 0, "queued")]:
         await store.create(job(task_id, seq, status=status))
     assert [j.task_id for j in await store.active()] == ["d", "a", "c"]
 
 
 async def test_expire_deletes_only_old_finished_jobs(store: SqliteJobStore) -> None:
-    old, recent, running = job("old", 1, key="k1"), job("recent", 2), job("running", 3)
+    old, recent, running = job("old", 1, key="k1"), job("recent", 2), job("processing", 3)
     for record in (old, recent, running):
         await store.create(record)
     old.start(1.0)
@@ -120,3 +120,40 @@ async def test_a_closed_store_says_so(tmp_path: Path) -> None:
     closed = SqliteJobStore(tmp_path / "x.sqlite3")
     with pytest.raises(RuntimeError, match="not open"):
         await closed.get("a")
+
+
+async def test_a_database_written_with_the_old_status_words_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    old_schema = """
+    CREATE TABLE jobs (task_id TEXT PRIMARY KEY, owner TEXT NOT NULL, idempotency_key TEXT,
+        status TEXT NOT NULL, seq INTEGER NOT NULL, created_at REAL NOT NULL, finished_at REAL,
+        data BLOB NOT NULL);
+    CREATE INDEX jobs_active ON jobs(status, seq) WHERE status IN ('queued', 'running');
+    """
+    rows = [("r", "running", None), ("s", "succeeded", 3.0), ("f", "failed", 4.0), ("q", "queued", None)]
+    with sqlite3.connect(path) as conn:
+        conn.executescript(old_schema)
+        for seq, (task_id, status, finished) in enumerate(rows):
+            data = (
+                f'{{"task_id":"{task_id}","owner":"o","backend":"default","seq":{seq},'
+                f'"status":"{status}","created_at":1.0,"finished_at":{"null" if finished is None else finished}}}'
+            )
+            conn.execute(
+                "INSERT INTO jobs VALUES (?, 'o', NULL, ?, ?, 1.0, ?, ?)",
+                (task_id, status, seq, finished, data.encode()),
+            )
+    store = SqliteJobStore(path)
+    await store.open()
+    try:
+        assert [(j.task_id, j.status) for j in await store.active()] == [("r", "processing"), ("q", "queued")]
+        assert (await store.get("s")).status == "done"  # type: ignore[union-attr]
+        assert (await store.get("f")).status == "error"  # type: ignore[union-attr]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert sorted(r[0] for r in conn.execute("SELECT DISTINCT status FROM jobs")) == [
+            "done",
+            "error",
+            "processing",
+            "queued",
+        ]

@@ -57,7 +57,7 @@ def submit_blocker(stack: Stack, scene: Scene) -> tuple[httpx.Client, str]:
     }
     task_id = str(client.post("/api/generate/async", json=body).json()["task_id"])
     deadline = time.monotonic() + 240
-    while client.get(f"/api/generate/status/{task_id}").json()["status"] != "running":
+    while client.get(f"/api/generate/status/{task_id}").json()["status"] != "processing":
         assert time.monotonic() < deadline, "the blocking job never started"
         time.sleep(0.2)
     return client, task_id
@@ -99,7 +99,7 @@ def test_a_long_job_shows_its_queue_position_progress_and_cancels(
     assert page.inner_text("#job-status") == "Generating"
     bar = float(page.evaluate("() => document.getElementById('job-progress').value"))
     assert 0 < bar < 1
-    editor.shot("running")
+    editor.shot("processing")
     page.click("#cancel")
     editor.wait_job("cancelled", timeout=60_000)
     editor.shot("cancelled")

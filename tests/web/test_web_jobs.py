@@ -41,7 +41,7 @@ def test_removal_runs_to_done_and_changes_only_the_masked_area(web_stack: Any, o
         lambda r: seen.append(f"{r.method} {r.url.split('/api/', 1)[-1]}") if "/api/generate" in r.url else None,
     )
     editor.run_job()
-    editor.wait_job("succeeded")
+    editor.wait_job("done")
     editor.shot("done")
     assert page.inner_text("#job-status") == "Done"
     assert page.evaluate("() => document.getElementById('job-progress').value") == 1
@@ -83,7 +83,7 @@ def test_history_restores_earlier_results(web_stack: Any, open_editor: Any, scen
     editor.drag_image([(20, 20), (80, 80)])
     editor.wait_history(1)
     editor.run_job()
-    editor.wait_job("succeeded")
+    editor.wait_job("done")
     first = page.evaluate("() => document.getElementById('after-canvas').toDataURL()")
     page.click("#view-edit")
     page.keyboard.press("x")
@@ -91,7 +91,7 @@ def test_history_restores_earlier_results(web_stack: Any, open_editor: Any, scen
     editor.wait_history(2)
     editor.run_job()
     page.wait_for_function("() => document.querySelectorAll('#history-list li').length === 2")
-    editor.wait_job("succeeded")
+    editor.wait_job("done")
     second = page.evaluate("() => document.getElementById('after-canvas').toDataURL()")
     assert first != second
     editor.shot("history")
@@ -130,7 +130,7 @@ def test_insertion_with_a_reference_cut_out(web_stack: Any, open_editor: Any, sc
     sent: list[dict[str, Any]] = []
     page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/api/generate/async") else None)
     editor.run_job()
-    editor.wait_job("succeeded")
+    editor.wait_job("done")
     editor.shot("inserted")
     body = sent[0]
     assert body["task_type"] == "insertion"
@@ -184,7 +184,7 @@ def test_white_balance_preview_then_job(web_stack: Any, open_editor: Any, tmp_pa
     assert page.locator("#history-list li").count() == 0  # a preview is not a result
     # No mask is needed to run it.
     editor.run_job()
-    editor.wait_job("succeeded")
+    editor.wait_job("done")
     assert page.locator("#history-list li").count() == 1
     assert "White balance" in page.inner_text("#result-caption")
 
@@ -213,7 +213,7 @@ def test_advanced_settings_are_sent_and_kept_per_task(web_stack: Any, open_edito
     sent: list[dict[str, Any]] = []
     page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/api/generate/async") else None)
     editor.run_job()
-    editor.wait_job("succeeded")
+    editor.wait_job("done")
     body = sent[0]
     assert body["num_inference_steps"] == 7
     assert body["true_cfg_scale"] == 2.5
@@ -253,7 +253,7 @@ def test_the_event_stream_resumes_with_last_event_id(web_stack: Any, open_editor
     editor.drag_image([(20, 20), (60, 60)])
     editor.wait_history(1)
     editor.run_job()
-    editor.wait_job("succeeded")
+    editor.wait_job("done")
     assert len(streams) >= 2
     assert "last-event-id" not in streams[0]
     assert streams[1].get("last-event-id"), streams[1]
@@ -276,7 +276,7 @@ def test_wrong_api_key_gives_a_readable_error_and_a_key_field(web_stack: Any, op
     editor.shot("wrong-key")
     assert message.startswith("Could not start the job. The server needs a valid API key")
     assert "Authorization: Bearer" in message
-    assert editor.job_status() == "failed"
+    assert editor.job_status() == "error"
     # Typing the right key fixes it: the status turns online and a run succeeds.
     page.fill("#api-key", API_KEY)
     page.click("#key-panel button[type='submit']")
@@ -284,7 +284,7 @@ def test_wrong_api_key_gives_a_readable_error_and_a_key_field(web_stack: Any, op
     page.wait_for_function("() => document.getElementById('status-button').dataset.state === 'online'")
     assert page.evaluate("() => localStorage.getItem('retouch.apiKey')") == API_KEY
     editor.run_job()
-    editor.wait_job("succeeded")
+    editor.wait_job("done")
     assert editor.error_text() == ""
 
 
@@ -304,4 +304,4 @@ def test_a_refused_request_shows_the_services_reason(web_stack: Any, open_editor
     editor.shot("refused")
     assert message.startswith("The edit failed. "), message
     assert "qwen" in message, message
-    assert editor.job_status() == "failed"
+    assert editor.job_status() == "error"

@@ -297,7 +297,7 @@ class EditorPage:
         """Wait until the job ends (or reaches ``status``); fail with the page's words if it ended otherwise."""
         self.page.wait_for_function(
             """(want) => { const s = document.getElementById('progress').dataset.status;
-                 return s === want || ['succeeded', 'failed', 'cancelled'].includes(s); }""",
+                 return s === want || ['done', 'error', 'cancelled'].includes(s); }""",
             arg=status,
             timeout=timeout,
         )

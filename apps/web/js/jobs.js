@@ -5,7 +5,7 @@
 import { ApiError } from "./api.js";
 import { readEvents } from "./sse.js";
 
-export const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+export const TERMINAL = new Set(["done", "error", "cancelled"]);
 const STREAM_IDLE_MS = 45000;
 const MAX_STREAM_RETRIES = 6;
 
@@ -47,7 +47,7 @@ export function foldEvent(state, event) {
     if (data[key] !== undefined) next[key] = data[key];
   }
   if (!data.status && TERMINAL.has(name)) next.status = name;
-  if (!next.status && (name === "progress" || name === "stage")) next.status = "running";
+  if (!next.status && (name === "progress" || name === "stage")) next.status = "processing";
   if (data.problem && !next.error) next.error = data.problem;
   return next;
 }
@@ -71,7 +71,7 @@ export class JobRunner {
 
   /**
    * Submit and follow a job to its end.
-   * @returns {Promise<{state: object, result: object | null}>} result of /result when it succeeded
+   * @returns {Promise<{state: object, result: object | null}>} result of /result when it is done
    */
   async run(body) {
     if (this.controller) throw new Error("A job is already running.");
@@ -98,9 +98,9 @@ export class JobRunner {
       if (this.cancelRequested) this.sendCancel().catch((err) => this.onCancelError?.(err));
       state = await this.follow(state, signal);
       let result = null;
-      if (state.status === "succeeded") {
+      if (state.status === "done") {
         // "Done" is shown by the caller once the picture is on screen, not when the event came.
-        this.emit({ ...state, status: "running", stage: "fetching_result" });
+        this.emit({ ...state, status: "processing", stage: "fetching_result" });
         result = await this.api.json(`/api/generate/result/${encodeURIComponent(this.taskId)}`, { timeout: 120000 });
       } else {
         this.emit(state);

@@ -13,9 +13,9 @@ const STAGES = {
 const STATUS = {
   submitting: "Sending the job…",
   queued: "Queued",
-  running: "Running",
-  succeeded: "Done",
-  failed: "Failed",
+  processing: "Processing",
+  done: "Done",
+  error: "Failed",
   cancelled: "Cancelled",
 };
 
@@ -75,14 +75,14 @@ export class ProgressView {
 
   render(state) {
     const { box, status, bar, steps, eta } = this.els;
-    const s = state.status || "running";
+    const s = state.status || "processing";
     box.dataset.status = s;
     let text = STATUS[s] || s;
     if (s === "queued") {
       const position = state.queue_position;
       // 1 is the next job to start on its backend.
       if (typeof position === "number") text = position <= 1 ? "Queued: next in line" : `Queued: position ${position}`;
-    } else if (s === "running" && state.stage && STAGES[state.stage]) {
+    } else if (s === "processing" && state.stage && STAGES[state.stage]) {
       text = STAGES[state.stage];
     }
     if (state.reconnecting) text += " (reconnecting…)";
@@ -92,7 +92,7 @@ export class ProgressView {
     if (fraction === null && typeof state.current_step === "number" && state.total_steps) {
       fraction = state.current_step / state.total_steps;
     }
-    if (s === "succeeded") fraction = 1;
+    if (s === "done") fraction = 1;
     if (fraction === null) {
       // Indeterminate while waiting; a job that ended without a figure shows where it stopped.
       if (s === "queued" || s === "submitting") bar.removeAttribute("value");
@@ -104,11 +104,11 @@ export class ProgressView {
 
     if (typeof state.current_step === "number" && typeof state.total_steps === "number" && state.total_steps > 0) {
       steps.textContent = `Step ${state.current_step} of ${state.total_steps}`;
-    } else if (s !== "running") {
+    } else if (s !== "processing") {
       steps.textContent = "";
     }
-    const left = s === "running" ? this.estimate(state) : null;
+    const left = s === "processing" ? this.estimate(state) : null;
     if (left !== null) eta.textContent = `· about ${formatDuration(left)} left`;
-    else if (s !== "running") eta.textContent = "";
+    else if (s !== "processing") eta.textContent = "";
   }
 }

@@ -94,19 +94,19 @@ export class RunPanel {
     const before = cloneCanvas(this.editor.imageCanvas);
     try {
       const { state, result } = await runner.run(body);
-      if (state.status === "succeeded" && result) {
+      if (state.status === "done" && result) {
         const after = await canvasFromBase64(result.image);
         this.results.add({ taskId: runner.taskId, task, before, after, seed: result.seed ?? null });
         progress.render(state);
         ui.announce("Done: compare the result with the slider.");
       } else if (state.status === "cancelled") {
         ui.announce("The job was cancelled.");
-      } else if (state.status === "failed") {
+      } else if (state.status === "error") {
         const reason = errorText(state.error) || "the service gave no reason";
         ui.error(new Error(reason.charAt(0).toUpperCase() + reason.slice(1)), "The edit failed");
       }
     } catch (err) {
-      progress.render({ status: "failed" });
+      progress.render({ status: "error" });
       ui.error(err, runner.taskId ? "The job stopped" : "Could not start the job");
     }
   }

@@ -48,7 +48,7 @@ log = logging.getLogger("retouch.jobs")
 
 _JOB = "job:"
 _IDEMPOTENCY = "idem:"
-_ACTIVE = ("queued", "running")
+_ACTIVE = ("queued", "processing")
 _NOT_FOUND = (FileNotFoundError, modal.exception.NotFoundError)
 
 

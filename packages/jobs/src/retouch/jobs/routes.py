@@ -85,9 +85,9 @@ def routes(service: JobService) -> list[Route]:
         job, created = await submit(request)
         await service.wait(job.task_id, service.settings.sync_wait_seconds)
         job = await service.lookup(job.owner, job.task_id)
-        if job.status == "succeeded":
+        if job.status == "done":
             return await result_response(job)
-        if job.status == "failed":
+        if job.status == "error":
             raise ProblemError(job.error_status or 502, f"task {job.task_id} failed: {job.error}")
         if job.status == "cancelled":
             raise ProblemError(409, f"task {job.task_id} was cancelled")

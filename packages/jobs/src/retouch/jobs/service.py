@@ -7,9 +7,9 @@ the store (a job's writes are serialised by its own lock, and a terminal change 
 it is announced, so whoever sees the terminal event can read the result).
 
 Recovery at start-up: queued jobs are queued again in their old order. Jobs a crash left
-``running`` are re-queued at the front (their earlier run is told to stop), up to
+``processing`` are re-queued at the front (their earlier run is told to stop), up to
 ``max_attempts`` runs in all; past that, or when a cancel was already requested, they end
-``failed`` / ``cancelled``.
+``error`` / ``cancelled``.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ from retouch.sdk.models.jobs import JobEventType, JobStatus
 __all__ = ["ActiveJob", "JobService", "body_hash"]
 
 log = logging.getLogger("retouch.jobs")
+
+#: How a finished job's status reads in a sentence ("task X failed: ...").
+_ENDED = {"done": "is already done", "error": "failed", "cancelled": "was cancelled"}
 
 
 def body_hash(body: bytes) -> str:
@@ -96,7 +99,7 @@ class JobService:
         await self.recover()
 
     async def stop(self) -> None:
-        """Stop running jobs in this process (they stay ``running`` in the store and are recovered by
+        """Stop running jobs in this process (they stay ``processing`` in the store and are recovered by
         the next start), then close the store and the dispatcher."""
         self._closing = True
         tasks = [entry.task for entry in self._active.values() if entry.task is not None]
@@ -125,7 +128,7 @@ class JobService:
             entry = ActiveJob(job)
             self._active[job.task_id] = entry
             self.broker.open(job.task_id, baseline=job.event_id)
-            if job.status == "running":
+            if job.status == "processing":
                 old_run = job.run_id
                 if job.cancel_requested:
                     job.cancel(now, "cancelled (the jobs service restarted before the engine confirmed)")
@@ -211,11 +214,11 @@ class JobService:
     async def result(self, owner: str, task_id: str) -> tuple[Job, bytes]:
         """The finished job and its PNG; 409 while it is not finished (or when it has no image)."""
         job = await self.lookup(owner, task_id)
-        if job.status != "succeeded" or job.result is None:
-            if job.status in ("queued", "running"):
+        if job.status != "done" or job.result is None:
+            if job.status in ("queued", "processing"):
                 raise ProblemError(409, f"task {task_id} is {job.status}; its result is not ready yet")
-            reason = f": {job.error}" if job.error and job.status == "failed" else ""
-            raise ProblemError(409, f"task {task_id} {job.status}{reason}; it has no result")
+            reason = f": {job.error}" if job.error and job.status == "error" else ""
+            raise ProblemError(409, f"task {task_id} {_ENDED[job.status]}{reason}; it has no result")
         data = await self.blobs.get(job.result.blob)
         if data is None:
             raise ProblemError(404, f"the result of task {task_id} has expired")
@@ -235,7 +238,7 @@ class JobService:
         job = await self.lookup(owner, task_id)
         entry = self._active.get(task_id)
         if job.terminal or entry is None:
-            raise ProblemError(409, f"task {task_id} already {job.status}; there is nothing to cancel")
+            raise ProblemError(409, f"task {task_id} {_ENDED.get(job.status, job.status)}; there is nothing to cancel")
         if job.status == "queued":
             moved = self.queue.remove(task_id)
             job.cancel(time.time(), "cancelled while queued")
@@ -278,7 +281,7 @@ class JobService:
         job = entry.job
         run_id = job.run_id or ""
         try:
-            await self._commit(entry, "running")
+            await self._commit(entry, "processing")
             if job.cancel_requested:
                 job.cancel(time.time())
                 await self._commit(entry, "cancelled")
@@ -341,7 +344,7 @@ class JobService:
                 timings=event.timings,
             )
             job.succeed(meta, time.time())
-            await self._commit(entry, "succeeded")
+            await self._commit(entry, "done")
         elif isinstance(event, ErrorEvent):
             problem = event.problem
             if job.cancel_requested or (problem.status == 409 and problem.detail == "cancelled"):
@@ -349,7 +352,7 @@ class JobService:
                 await self._commit(entry, "cancelled")
             else:
                 job.fail(f"generation failed: {problem.detail}", time.time(), problem.status)
-                await self._commit(entry, "failed")
+                await self._commit(entry, "error")
 
     async def _end_failed(self, entry: ActiveJob, detail: str, status: int) -> None:
         job = entry.job
@@ -358,7 +361,7 @@ class JobService:
             await self._commit(entry, "cancelled")
         else:
             job.fail(detail, time.time(), status)
-            await self._commit(entry, "failed")
+            await self._commit(entry, "error")
 
     async def _end_run(self, entry: ActiveJob, type_: JobEventType) -> None:
         """Store a terminal change made from outside the run (watchdog, forced cancel), then stop
@@ -379,11 +382,11 @@ class JobService:
             await self._end_run(entry, "cancelled")
         else:
             job.fail(f"generation worker lost: nothing heard from it for {silent_for:.0f} s", time.time(), 504)
-            await self._end_run(entry, "failed")
+            await self._end_run(entry, "error")
 
     def running(self) -> list[ActiveJob]:
         """Jobs running now."""
-        return [entry for entry in self._active.values() if entry.job.status == "running"]
+        return [entry for entry in self._active.values() if entry.job.status == "processing"]
 
     # -- changes: event, store ------------------------------------------------------------------
     async def _commit(self, entry: ActiveJob, type_: JobEventType) -> None:

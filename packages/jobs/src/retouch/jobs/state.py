@@ -1,10 +1,10 @@
 """The job record and its state machine.
 
-``queued -> running -> succeeded | failed | cancelled``. Terminal states are final: every
+``queued -> processing -> done | error | cancelled`` (the seed system's words). Terminal states are final: every
 transition out of one raises :class:`TransitionError`, and the event handlers (which see what
 engines send, possibly late) return ``False`` instead of moving a job backwards. The only way
-back, ``running -> queued``, is :func:`requeue`, used once at start-up for jobs a crash left
-running; it starts a new attempt with a new ``run_id``, so events of the old run never match.
+back, ``processing -> queued``, is :func:`requeue`, used once at start-up for jobs a crash left
+processing; it starts a new attempt with a new ``run_id``, so events of the old run never match.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ import msgspec
 from retouch.sdk.models.generation import ProgressEvent
 from retouch.sdk.models.jobs import TERMINAL_STATUSES, JobEvent, JobEventType, JobStatus, JobStatusValue
 
-__all__ = ["STAGE_ORDER", "Job", "ResultMeta", "TransitionError", "is_terminal"]
+__all__ = ["LOADING_MESSAGE", "STAGE_ORDER", "Job", "ResultMeta", "TransitionError", "is_terminal"]
+
+#: What ``loading_message`` says while the model loads, unless the engine says more.
+LOADING_MESSAGE: Final = "Loading the model; the first edit after a start takes longer"
 
 #: The order stages pass in; progress never goes back to an earlier stage.
 STAGE_ORDER: Final = {"queued": 0, "loading_model": 1, "preprocessing": 2, "denoising": 3, "postprocessing": 4}
@@ -52,6 +55,8 @@ class Job(msgspec.Struct, kw_only=True):
     progress: float = 0.0
     current_step: int | None = None
     total_steps: int | None = None
+    #: Said while the model loads (stage ``loading_model``), for people watching the progress.
+    loading_message: str | None = None
     error: str | None = None
     #: The HTTP status that best describes a failure (the synchronous ``POST /api/generate`` uses it).
     error_status: int | None = None
@@ -73,17 +78,18 @@ class Job(msgspec.Struct, kw_only=True):
 
     @property
     def terminal(self) -> bool:
-        """Whether the job is finished (succeeded, failed or cancelled)."""
+        """Whether the job is finished (``done``, ``error`` or ``cancelled``)."""
         return self.status in TERMINAL_STATUSES
 
     # -- transitions ------------------------------------------------------------------------
     def start(self, now: float) -> str:
-        """``queued -> running``: a new attempt; returns its ``run_id``."""
+        """``queued -> processing``: a new attempt; returns its ``run_id``."""
         self._expect("start", "queued")
         self.attempt += 1
         self.run_id = f"{self.task_id}.{self.attempt}"
-        self.status = "running"
+        self.status = "processing"
         self.stage = "loading_model"
+        self.loading_message = LOADING_MESSAGE
         self.progress = 0.0
         self.current_step = None
         self.total_steps = None
@@ -93,7 +99,7 @@ class Job(msgspec.Struct, kw_only=True):
     def apply_progress(self, event: ProgressEvent) -> bool:
         """Take a progress event of the current run; ``False`` (nothing changed) for a late or
         stale event: another run's, a finished job's, or one behind what is already known."""
-        if self.status != "running" or event.run_id != self.run_id:
+        if self.status != "processing" or event.run_id != self.run_id:
             return False
         old_rank = STAGE_ORDER.get(self.stage or "", 0)
         new_rank = STAGE_ORDER.get(event.stage, 0)
@@ -102,6 +108,7 @@ class Job(msgspec.Struct, kw_only=True):
         if new_rank == old_rank and (event.current_step or 0) < (self.current_step or 0):
             return False
         self.stage = event.stage
+        self.loading_message = (event.message or LOADING_MESSAGE) if event.stage == "loading_model" else None
         self.progress = min(1.0, max(self.progress, event.progress))
         if event.current_step is not None:
             self.current_step = event.current_step
@@ -110,36 +117,38 @@ class Job(msgspec.Struct, kw_only=True):
         return True
 
     def succeed(self, result: ResultMeta, now: float) -> None:
-        """``running -> succeeded`` with its result."""
-        self._expect("succeed", "running")
-        self.status = "succeeded"
+        """``processing -> done`` with its result."""
+        self._expect("succeed", "processing")
+        self.status = "done"
         self.result = result
         self.progress = 1.0
         self.stage = None
+        self.loading_message = None
         self.error = None
         self.finished_at = now
 
     def fail(self, detail: str, now: float, status: int = 502) -> None:
-        """``queued | running -> failed`` with a reason (and the HTTP status that fits it)."""
-        self._expect("fail", "queued", "running")
-        self.status = "failed"
+        """``queued | processing -> error`` with a reason (and the HTTP status that fits it)."""
+        self._expect("fail", "queued", "processing")
+        self.status = "error"
         self.error = detail
         self.error_status = status
         self.finished_at = now
 
     def cancel(self, now: float, detail: str = "cancelled") -> None:
-        """``queued | running -> cancelled``."""
-        self._expect("cancel", "queued", "running")
+        """``queued | processing -> cancelled``."""
+        self._expect("cancel", "queued", "processing")
         self.status = "cancelled"
         self.error = detail
         self.finished_at = now
 
     def requeue(self) -> None:
-        """``running -> queued``: start-up recovery only (see the module docstring)."""
-        self._expect("requeue", "running")
+        """``processing -> queued``: start-up recovery only (see the module docstring)."""
+        self._expect("requeue", "processing")
         self.status = "queued"
         self.run_id = None
         self.stage = None
+        self.loading_message = None
         self.progress = 0.0
         self.current_step = None
         self.total_steps = None
@@ -156,10 +165,11 @@ class Job(msgspec.Struct, kw_only=True):
         return JobStatus(
             task_id=self.task_id,
             status=self.status,
-            stage=self.stage if self.status == "running" else None,
+            stage=self.stage if self.status == "processing" else None,
             progress=self.progress,
             current_step=self.current_step,
             total_steps=self.total_steps,
+            loading_message=self.loading_message if self.status == "processing" else None,
             queue_position=queue_position if self.status == "queued" else None,
             error=self.error,
             created_at=_dt(self.created_at) or datetime.now(UTC),
@@ -184,8 +194,8 @@ def _dt(ts: float | None) -> datetime | None:
 
 def event_type_for(job: Job) -> JobEventType:
     """The event type announcing ``job``'s current status."""
-    if job.status == "running":
-        return "running"
+    if job.status == "processing":
+        return "processing"
     return job.status
 
 

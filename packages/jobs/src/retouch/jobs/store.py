@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Final, Protocol
+
+import msgspec
 
 from retouch.jobs.state import Job
 from retouch.sdk import _codec
 
-__all__ = ["JobStore", "decode_job", "encode_job"]
+__all__ = ["LEGACY_STATUSES", "JobStore", "decode_job", "encode_job"]
 
 
 class JobStore(Protocol):
@@ -30,7 +32,7 @@ class JobStore(Protocol):
         """Write ``job`` over its stored record (the caller serialises saves of one job)."""
 
     async def active(self) -> list[Job]:
-        """Every queued or running job, oldest first (by ``seq``)."""
+        """Every queued or processing job, oldest first (by ``seq``)."""
 
     async def expire(self, finished_before: float) -> list[Job]:
         """Delete finished jobs whose ``finished_at`` is before ``finished_before``; return them."""
@@ -41,6 +43,18 @@ def encode_job(job: Job) -> bytes:
     return _codec.encode(job)
 
 
+#: Status words of records stored before the seed system's words were adopted.
+LEGACY_STATUSES: Final = {"running": "processing", "succeeded": "done", "failed": "error"}
+
+
 def decode_job(data: bytes) -> Job:
-    """A job record from its stored form."""
-    return _codec.decode(data, Job)
+    """A job record from its stored form (a record stored with an old status word reads as the
+    same state in the current words)."""
+    try:
+        return _codec.decode(data, Job)
+    except msgspec.ValidationError:
+        raw = msgspec.json.decode(data)
+        if not isinstance(raw, dict) or raw.get("status") not in LEGACY_STATUSES:
+            raise
+        raw["status"] = LEGACY_STATUSES[raw["status"]]
+        return msgspec.convert(raw, Job)

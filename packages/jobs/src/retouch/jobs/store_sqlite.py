@@ -19,7 +19,7 @@ from typing import TypeVar
 from retouch.jobs.state import Job
 from retouch.jobs.store import decode_job, encode_job
 
-__all__ = ["SCHEMA", "SqliteJobStore"]
+__all__ = ["MIGRATE", "SCHEMA", "SqliteJobStore"]
 
 T = TypeVar("T")
 
@@ -36,8 +36,18 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(owner, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_active ON jobs(status, seq) WHERE status IN ('queued', 'running');
+CREATE INDEX IF NOT EXISTS jobs_active_v2 ON jobs(status, seq) WHERE status IN ('queued', 'processing');
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;
+"""
+
+#: Databases written before the status words became the seed system's: the ``status`` column is
+#: rewritten once (the records in ``data`` are mapped when read, see ``decode_job``) and the old
+#: partial index, which named the old word, is dropped.
+MIGRATE = """
+DROP INDEX IF EXISTS jobs_active;
+UPDATE jobs SET status = 'processing' WHERE status = 'running';
+UPDATE jobs SET status = 'done' WHERE status = 'succeeded';
+UPDATE jobs SET status = 'error' WHERE status = 'failed';
 """
 
 _INSERT = (
@@ -85,6 +95,7 @@ class SqliteJobStore:
         # NORMAL in WAL mode survives a killed process (only a power loss can drop the last commits).
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
+        conn.executescript(MIGRATE if _has_jobs_table(conn) else "")
         conn.executescript(SCHEMA)
         self._conn = conn
 
@@ -133,11 +144,13 @@ class SqliteJobStore:
         self.conn.execute(_UPDATE, values)
 
     async def active(self) -> list[Job]:
-        """Queued and running jobs, oldest first."""
+        """Queued and processing jobs, oldest first."""
         return await self._call(self._active)
 
     def _active(self) -> list[Job]:
-        rows = self.conn.execute("SELECT data FROM jobs WHERE status IN ('queued', 'running') ORDER BY seq").fetchall()
+        rows = self.conn.execute(
+            "SELECT data FROM jobs WHERE status IN ('queued', 'processing') ORDER BY seq"
+        ).fetchall()
         return [decode_job(row[0]) for row in rows]
 
     async def expire(self, finished_before: float) -> list[Job]:
@@ -157,3 +170,7 @@ class SqliteJobStore:
             conn.execute("ROLLBACK")
             raise
         return [decode_job(row[0]) for row in rows]
+
+
+def _has_jobs_table(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone() is not None

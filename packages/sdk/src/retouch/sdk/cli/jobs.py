@@ -89,7 +89,7 @@ def _edit(client: Client, args: argparse.Namespace) -> int:
         except RetouchError as exc:
             print(f"could not cancel task {submitted.task_id}: {exc}", file=sys.stderr)
         return 130
-    if status.status != "succeeded":
+    if status.status != "done":
         print(f"task {status.task_id} {status.status}: {status.error or 'no detail'}", file=sys.stderr)
         return 1
     write_output(client.jobs.result_image(status.task_id, format=_output_format(args)), args.output)
@@ -109,7 +109,7 @@ def _cancel(client: Client, args: argparse.Namespace) -> int:
 def _watch(client: Client, args: argparse.Namespace) -> int:
     status = client.jobs.wait(args.task_id, on_progress=ProgressBar())
     print_struct(status)
-    return 0 if status.status == "succeeded" else 1
+    return 0 if status.status == "done" else 1
 
 
 def _result(client: Client, args: argparse.Namespace) -> int:

@@ -4,8 +4,8 @@ A job is submitted with a :class:`~retouch.sdk.models.generation.GenerationReque
 :class:`JobSubmitted`; :class:`JobStatus` is its state at any time, :class:`JobEvent` one change
 of it on the event stream, and :class:`JobResult` the finished image.
 
-Status moves only forward: ``queued -> running -> succeeded | failed | cancelled``; the last three
-are terminal.
+Status moves only forward: ``queued -> processing -> done | error | cancelled`` (the seed system's
+words); the last three are terminal.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ __all__ = [
 ]
 
 #: A job's status; it only moves forward (see the module docstring).
-JobStatusValue = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-#: ``queued`` (submitted, or its queue position changed), ``running`` (started), ``progress`` (a
-#: new stage or step), then exactly one terminal type: ``succeeded``, ``failed`` or ``cancelled``.
-JobEventType = Literal["queued", "running", "progress", "succeeded", "failed", "cancelled"]
+JobStatusValue = Literal["queued", "processing", "done", "error", "cancelled"]
+#: ``queued`` (submitted, or its queue position changed), ``processing`` (started), ``progress`` (a
+#: new stage or step), then exactly one terminal type: ``done``, ``error`` or ``cancelled``.
+JobEventType = Literal["queued", "processing", "progress", "done", "error", "cancelled"]
 
 #: Statuses a job never leaves.
-TERMINAL_STATUSES: Final = frozenset({"succeeded", "failed", "cancelled"})
+TERMINAL_STATUSES: Final = frozenset({"done", "error", "cancelled"})
 
 #: Header that makes a submit safe to retry: the same key (for the same caller) returns the same job.
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
@@ -60,12 +60,14 @@ class JobStatus(msgspec.Struct, kw_only=True):
 
     task_id: str
     status: JobStatusValue
-    #: While running: ``loading_model``, ``preprocessing``, ``denoising`` or ``postprocessing``.
+    #: While processing: ``loading_model``, ``preprocessing``, ``denoising`` or ``postprocessing``.
     stage: str | None = None
     #: 0..1 over the whole run.
     progress: float = 0.0
     current_step: int | None = None
     total_steps: int | None = None
+    #: While the model loads (stage ``loading_model``): a sentence saying so, to show as it is.
+    loading_message: str | None = None
     #: While queued: 1 means next to start on its generation backend; ``None`` otherwise.
     queue_position: int | None = None
     #: Why the job failed (or was cancelled).

@@ -139,7 +139,7 @@ def build_request(
 def _final(status: JobStatus) -> JobStatus:
     if status.status == "cancelled":
         raise JobCancelledError(status)
-    if status.status == "failed":
+    if status.status == "error":
         raise JobFailedError(status)
     return status
 
