@@ -99,7 +99,12 @@ class HealthMonitor:
             status = "unhealthy"
         error = None if status == "healthy" else (health.detail or f"reports {status} (HTTP {response.status_code})")
         return ServiceStatus(
-            status=status, latency_ms=latency_ms, version=health.version, engine=health.engine, error=error
+            status=status,
+            latency_ms=latency_ms,
+            version=health.version,
+            engine=health.engine,
+            error=error,
+            engines=health.engines,
         )
 
 

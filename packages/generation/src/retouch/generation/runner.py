@@ -108,7 +108,13 @@ class Runner:
     def health(self) -> Health:
         """Engine, device and model state for ``/api/health``."""
         engine = self.engines[self.settings.engine]
-        report = Health(service="generation", version=__version__, engine=engine.name, device=engine.device)
+        report = Health(
+            service="generation",
+            version=__version__,
+            engine=engine.name,
+            device=engine.device,
+            engines=list(self.engines),
+        )
         if self.state == "failed":
             report.status, report.ready, report.detail = "unhealthy", False, f"model failed to load: {self.error}"
         elif self.state != "ready":

@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from retouch.runtime.models import find_installed
 from retouch.runtime.settings import ServiceSettings, SettingsError
 
-__all__ = ["ENGINE_NAMES", "TASKS", "GenerationSettings"]
+__all__ = ["ENGINE_NAMES", "ENGINE_TASKS", "TASKS", "GenerationSettings"]
 
 #: Engines this package provides.
-ENGINE_NAMES = ("classic", "qwen")
+ENGINE_NAMES = ("classic", "qwen", "lama")
+#: Tasks of the engines that cannot do every task (the others do all of :data:`TASKS`).
+ENGINE_TASKS: dict[str, tuple[str, ...]] = {"lama": ("removal",)}
 #: The edit tasks of the contract (``GenerationRequest.task_type``).
 TASKS = ("removal", "insertion", "white-balance")
 
@@ -29,11 +32,13 @@ class GenerationSettings(ServiceSettings, kw_only=True):
         "brush_grow_px": "RETOUCH_GENERATION_BRUSH_GROW_PX",
     }
 
-    #: The engine that serves requests without an ``engine`` field.
-    engine: Literal["classic", "qwen"] = "classic"
+    #: The engine that serves requests without an ``engine`` field. ``auto``: ``lama`` (with
+    #: ``classic`` beside it for the other tasks) when LaMa's weights are installed in the models
+    #: directory or named by ``RETOUCH_LAMA_MODEL``, else ``classic``; resolved at start-up.
+    engine: Literal["auto", "classic", "qwen", "lama"] = "auto"
     #: Further engines the same process serves on request (``engine`` field), e.g. ``classic``
     #: beside ``qwen``: classic needs no weights, so offering it costs nothing.
-    extra_engines: list[Literal["classic", "qwen"]] = []
+    extra_engines: list[Literal["classic", "qwen", "lama"]] = []
     #: Model runs at once in this process; further runs wait (their stream says ``queued``).
     max_concurrent_runs: int = 1
     #: Runs allowed to wait for a slot; past that a run is refused with 503 and ``Retry-After``.
@@ -75,12 +80,27 @@ class GenerationSettings(ServiceSettings, kw_only=True):
     qwen_vae_image_area: int | None = None
     qwen_condition_image_area: int | None = None
 
+    #: The big-lama TorchScript file (``big-lama.pt``); unset: the one installed in the models
+    #: directory (``retouch-local models pull lama``).
+    lama_model: Path | None = None
+    #: ``cuda``, ``cuda:1``, ``cpu``, ...; unset: CUDA when available, else CPU.
+    lama_device: str | None = None
+    #: Pixels of context around the mask's box that LaMa sees (more for large masks).
+    lama_crop_margin: int = 128
+
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.engine == "auto":
+            # An installed model is picked up by itself: LaMa removes, classic does the rest.
+            if self.lama_weights() is not None:
+                self.engine = "lama"
+                self.extra_engines = [name for name in self.extra_engines if name != "lama"] or ["classic"]
+            else:
+                self.engine = "classic"
         for name in ("max_concurrent_runs", "working_size", "max_original_side", "classic_inpaint_radius"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_env(name)} must be positive, got {getattr(self, name)}")
-        for name in ("max_queued_runs", "composite_grow_px", "brush_grow_px"):
+        for name in ("max_queued_runs", "composite_grow_px", "brush_grow_px", "lama_crop_margin"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{_env(name)} must not be negative, got {getattr(self, name)}")
         if self.working_size % 16 or self.max_original_side % 16:
@@ -103,6 +123,18 @@ class GenerationSettings(ServiceSettings, kw_only=True):
     def engines(self) -> tuple[str, ...]:
         """Every engine this process serves, the default first."""
         return tuple(dict.fromkeys([self.engine, *self.extra_engines]))
+
+    def default_engine(self, task: str) -> str:
+        """The engine for a ``task`` request that names none: the first served one that can do it
+        (the default engine if none can, which then refuses the request with its reason)."""
+        return next((name for name in self.engines if task in ENGINE_TASKS.get(name, TASKS)), self.engine)
+
+    def lama_weights(self) -> Path | None:
+        """The big-lama file: ``RETOUCH_LAMA_MODEL``, else the one installed, else ``None``."""
+        if self.lama_model is not None:
+            return self.lama_model
+        installed = find_installed(self.models_dir, engine="lama")
+        return installed.path if installed is not None else None
 
 
 def _env(field: str) -> str:

@@ -80,7 +80,7 @@ def _mask_source(request: RunRequest) -> tuple[bytes | None, str, Sequence[bytes
 
 def validate(request: RunRequest, *, run_id: str, settings: GenerationSettings) -> EditJob:
     """Decode and check ``request``; raise a 4xx problem for the first thing that is wrong."""
-    engine = request.engine or settings.engine
+    engine = request.engine or settings.default_engine(request.task_type)
     if engine not in settings.engines:
         raise field_error("engine", f"{engine!r} is not served here; available: {', '.join(settings.engines)}")
     limits = ImageLimits.from_settings(settings)

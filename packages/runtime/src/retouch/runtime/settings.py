@@ -46,6 +46,9 @@ class ServiceSettings(msgspec.Struct, kw_only=True):
     log_json: bool = True
 
     def __post_init__(self) -> None:
+    #: Where ``retouch models pull`` installs learned models (``retouch.runtime.models``); engines
+    #: that can use one pick it up from here. Unset: only explicitly configured weights are used.
+    models_dir: Path | None = None
         for name in ("max_body_bytes", "max_image_pixels", "max_image_side", "cpu_workers"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(type(self), name)} must be positive, got {getattr(self, name)}")

@@ -26,6 +26,9 @@ class Health(msgspec.Struct, kw_only=True):
     device: str | None = None
     ready: bool = True
     detail: str | None = None
+    #: Every engine the service serves (``engine`` is the default among them); ``None`` where it
+    #: has no engines. A client offers only these.
+    engines: list[str] | None = None
 
 
 class ServiceStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -37,6 +40,8 @@ class ServiceStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     engine: str | None = None
     error: str | None = None
     url: str | None = None
+    #: The engines it serves (its ``/api/health`` ``engines``), where it has any.
+    engines: list[str] | None = None
 
 
 class SystemHealth(msgspec.Struct, kw_only=True):
@@ -83,6 +88,8 @@ class RouteInfo:
     #: Media type of a successful answer when it is not JSON (an image, an event stream).
     response_media_type: str = "application/json"
     success_status: int = 200
+    #: Query parameters the route reads: ``(name, description)`` pairs.
+    query: tuple[tuple[str, str], ...] = ()
 
 
 #: The gateway's own public routes.
