@@ -66,3 +66,16 @@ async def test_health_is_marked_open(gateway: httpx.AsyncClient) -> None:
     assert "security" not in doc["paths"]["/api/system/health"]["get"]
     health = doc["paths"]["/api/system/health"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert health == {"$ref": "#/components/schemas/SystemHealth"}
+
+
+async def test_job_list_and_delete_are_documented(gateway: httpx.AsyncClient) -> None:
+    doc = (await gateway.get("/api/openapi.json")).json()
+    listing = doc["paths"]["/api/generate"]["get"]
+    assert {param["name"] for param in listing["parameters"] if param["in"] == "query"} == {"status", "limit", "cursor"}
+    assert listing["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/JobPage"
+    }
+    assert "post" in doc["paths"]["/api/generate"]
+    delete = doc["paths"]["/api/generate/{task_id}"]["delete"]
+    assert "204" in delete["responses"]
+    assert delete["parameters"][0] == {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}

@@ -68,6 +68,11 @@ def build_openapi(version: str, routes: list[RouteInfo] | None = None) -> dict[s
             operation["parameters"] = [
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in params
             ]
+        if route.query:
+            operation.setdefault("parameters", []).extend(
+                {"name": name, "in": "query", "required": False, "description": text, "schema": {"type": "string"}}
+                for name, text in route.query
+            )
         if route.request is not None:
             operation["requestBody"] = {"required": True, "content": {_JSON: {"schema": by_type[id(route.request)]}}}
         success: dict[str, Any] = {"description": HTTPStatus(route.success_status).phrase}

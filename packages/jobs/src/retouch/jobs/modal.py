@@ -132,6 +132,24 @@ class ModalDictJobStore:
 
 
 class ModalSpawnDispatcher:
+    async def list_owned(self, owner: str, *, status: str | None, before_seq: int | None, limit: int) -> list[Job]:
+        """``owner``'s jobs, newest first (a scan of the Dict: it has no index)."""
+        jobs = [
+            job
+            for job in await self._jobs()
+            if job.owner == owner
+            and (status is None or job.status == status)
+            and (before_seq is None or job.seq < before_seq)
+        ]
+        return sorted(jobs, key=lambda job: job.seq, reverse=True)[:limit]
+
+    async def delete(self, task_id: str) -> None:
+        """Delete the record and its idempotency key."""
+        job = await self.get(task_id)
+        await self._dict.pop.aio(_JOB + task_id, None)
+        if job is not None and job.idempotency_key is not None:
+            await self._dict.pop.aio(_idempotency_entry(job.owner, job.idempotency_key), None)
+
     """Runs jobs on the deployed generation worker function (see the module docstring)."""
 
     def __init__(self, function: Any, events: Any, cancels: Any, *, poll_seconds: float = 5.0) -> None:

@@ -16,6 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from retouch.jobs.events import HEARTBEAT, Frame
+from retouch.jobs.listing import delete_job, list_jobs
 from retouch.jobs.service import JobService, body_hash
 from retouch.jobs.state import Job
 from retouch.runtime.concurrency import run_sync
@@ -142,7 +143,24 @@ def routes(service: JobService) -> list[Route]:
         )
 
     return [
+    async def list_(request: Request) -> Response:
+        query = request.query_params
+        page = await list_jobs(
+            service,
+            owner_of(request),
+            status=query.get("status"),
+            limit=query.get("limit"),
+            cursor=query.get("cursor"),
+        )
+        return StructResponse(page)
+
+    async def delete(request: Request) -> Response:
+        await delete_job(service, owner_of(request), request.path_params["task_id"])
+        return Response(status_code=204)
+
         Route("/api/generate", generate_sync, methods=["POST"]),
+        Route("/api/generate", list_, methods=["GET"]),
+        Route("/api/generate/{task_id}", delete, methods=["DELETE"]),
         Route("/api/generate/async", submit_async, methods=["POST"]),
         Route("/api/generate/status/{task_id}", status, methods=["GET"]),
         Route("/api/generate/stream/{task_id}", stream, methods=["GET"]),

@@ -34,6 +34,13 @@ class JobStore(Protocol):
     async def active(self) -> list[Job]:
         """Every queued or processing job, oldest first (by ``seq``)."""
 
+    async def list_owned(self, owner: str, *, status: str | None, before_seq: int | None, limit: int) -> list[Job]:
+        """At most ``limit`` of ``owner``'s jobs, newest first (descending ``seq``), only those with
+        ``seq < before_seq`` when it is given, and only ``status`` ones when it is given."""
+
+    async def delete(self, task_id: str) -> None:
+        """Delete the record of ``task_id`` and free its idempotency key (a missing one is fine)."""
+
     async def expire(self, finished_before: float) -> list[Job]:
         """Delete finished jobs whose ``finished_at`` is before ``finished_before``; return them."""
 

@@ -38,6 +38,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(owner, idempotency_ke
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_active_v2 ON jobs(status, seq) WHERE status IN ('queued', 'processing');
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, seq);
 """
 
 #: Databases written before the status words became the seed system's: the ``status`` column is
@@ -156,6 +157,30 @@ class SqliteJobStore:
     async def expire(self, finished_before: float) -> list[Job]:
         """Delete and return finished jobs older than ``finished_before``."""
         return await self._call(self._expire, finished_before)
+
+    async def list_owned(self, owner: str, *, status: str | None, before_seq: int | None, limit: int) -> list[Job]:
+        """``owner``'s jobs, newest first (descending ``seq``), below ``before_seq`` when given."""
+        return await self._call(self._list_owned, owner, status, before_seq, limit)
+
+    def _list_owned(self, owner: str, status: str | None, before_seq: int | None, limit: int) -> list[Job]:
+        sql = "SELECT data FROM jobs WHERE owner = ?"
+        args: list[object] = [owner]
+        if status is not None:
+            sql += " AND status = ?"
+            args.append(status)
+        if before_seq is not None:
+            sql += " AND seq < ?"
+            args.append(before_seq)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit)
+        return [decode_job(row[0]) for row in self.conn.execute(sql, args).fetchall()]
+
+    async def delete(self, task_id: str) -> None:
+        """Delete the record of ``task_id`` (and with it its idempotency key)."""
+        await self._call(self._delete, task_id)
+
+    def _delete(self, task_id: str) -> None:
+        self.conn.execute("DELETE FROM jobs WHERE task_id = ?", (task_id,))
 
     def _expire(self, finished_before: float) -> list[Job]:
         conn = self.conn

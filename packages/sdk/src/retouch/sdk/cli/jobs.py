@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, get_args
 
+from retouch.sdk import _codec
 from retouch.sdk._client import Client
 from retouch.sdk.cli._common import add_output, print_struct, write_output
 from retouch.sdk.cli._edit import add_edit_arguments, edit_options
 from retouch.sdk.errors import ConflictError, RetouchError
-from retouch.sdk.models.jobs import JobEvent
+from retouch.sdk.models.jobs import JobEvent, JobStatusValue
 from retouch.sdk.resources.jobs import build_request
 
 __all__ = ["ProgressBar", "register"]
@@ -112,9 +113,37 @@ def _watch(client: Client, args: argparse.Namespace) -> int:
     return 0 if status.status == "done" else 1
 
 
+def _list(client: Client, args: argparse.Namespace) -> int:
+    shown = 0
+    for page in client.jobs.list(status=args.status, limit=min(args.limit, 100)):
+        for job in page.jobs:
+            if shown >= args.limit:
+                return 0
+            if args.json:
+                print(_codec.encode(job).decode())
+            else:
+                created = job.created_at.strftime("%Y-%m-%d %H:%M:%S")
+                detail = f"  {job.error}" if job.error else ""
+                print(f"{job.task_id}  {job.status:<10}  {created}{detail}")
+            shown += 1
+    return 0
+
+
+def _delete(client: Client, args: argparse.Namespace) -> int:
+    client.jobs.delete(args.task_id)
+    print(f"deleted task {args.task_id}", file=sys.stderr)
+    return 0
+
+
 def _result(client: Client, args: argparse.Namespace) -> int:
     write_output(client.jobs.result_image(args.task_id, format=_output_format(args)), args.output)
     return 0
+
+
+def _positive(raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {raw!r}")
+    return int(raw)
 
 
 def _add_format(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +151,7 @@ def _add_format(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
-    """Add ``edit`` and ``jobs {status,cancel,watch,result}``."""
+    """Add ``edit`` and ``jobs {status,cancel,watch,list,delete,result}``."""
     edit = sub.add_parser("edit", help="edit a picture as an async job (removal, insertion, white balance)")
     add_edit_arguments(edit)
     edit.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -140,6 +169,14 @@ def register(sub: Any) -> None:
         action = jobs_sub.add_parser(name, help=text)
         action.add_argument("task_id")
         action.set_defaults(handler=handler)
+    listing = jobs_sub.add_parser("list", help="your jobs, newest first")
+    listing.add_argument("--status", choices=get_args(JobStatusValue), help="only jobs with this status")
+    listing.add_argument("--limit", type=_positive, default=20, help="how many jobs to show (default 20)")
+    listing.add_argument("--json", action="store_true", help="one JSON status answer per line")
+    listing.set_defaults(handler=_list)
+    delete = jobs_sub.add_parser("delete", help="cancel if needed, then delete a job, its inputs and result")
+    delete.add_argument("task_id")
+    delete.set_defaults(handler=_delete)
     result = jobs_sub.add_parser("result", help="save a finished job's image")
     result.add_argument("task_id")
     add_output(result)

@@ -18,6 +18,7 @@ import msgspec
 from retouch.sdk._codec import Base64Bytes
 from retouch.sdk.models.common import RouteInfo
 from retouch.sdk.models.generation import GenerationRequest
+from retouch.sdk.models.webhooks import WebhookDelivery
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -26,6 +27,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "JobEvent",
     "JobEventType",
+    "JobPage",
     "JobResult",
     "JobStatus",
     "JobStatusValue",
@@ -75,6 +77,9 @@ class JobStatus(msgspec.Struct, kw_only=True):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: The POSTs to the job's ``webhook`` and how each went (status and list answers; ``None`` in
+    #: events, and for jobs without a webhook).
+    webhook_deliveries: list[WebhookDelivery] | None = None
 
     @property
     def done(self) -> bool:
@@ -88,6 +93,14 @@ class JobEvent(JobStatus, kw_only=True):
 
     type: JobEventType
     id: str | None = None
+
+
+class JobPage(msgspec.Struct, kw_only=True):
+    """``GET /api/generate``: one page of the caller's jobs, newest first."""
+
+    jobs: list[JobStatus]
+    #: Pass as ``?cursor=`` for the next (older) page; ``None`` on the last page.
+    next_cursor: str | None = None
 
 
 class JobResult(msgspec.Struct, kw_only=True):
@@ -146,6 +159,25 @@ ROUTES: tuple[RouteInfo, ...] = (
     RouteInfo(
         "POST",
         "/api/generate",
+    RouteInfo(
+        "GET",
+        "/api/generate",
+        _SVC,
+        "The caller's jobs, newest first, a page at a time (?status=&limit=&cursor=)",
+        response=JobPage,
+        query=(
+            ("status", "only jobs with this status (queued, processing, done, error, cancelled)"),
+            ("limit", "jobs per page, 1-100 (default 20)"),
+            ("cursor", "next_cursor of the previous page"),
+        ),
+    ),
+    RouteInfo(
+        "DELETE",
+        "/api/generate/{task_id}",
+        _SVC,
+        "Cancel the job if needed, then delete it, its inputs, result and events now",
+        success_status=204,
+    ),
         _SVC,
         "Submit and wait (bounded): the result, or 202 with the task id while it still runs",
         request=GenerationRequest,

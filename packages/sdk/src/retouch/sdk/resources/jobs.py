@@ -27,7 +27,15 @@ from retouch.sdk._base import NOT_GIVEN, NotGiven, RequestSpec, Timeout, raise_f
 from retouch.sdk.errors import APIConnectionError, RetouchError
 from retouch.sdk.images import ImageInput, to_base64_bytes
 from retouch.sdk.models.generation import GenerationRequest, TaskType
-from retouch.sdk.models.jobs import IDEMPOTENCY_HEADER, JobEvent, JobResult, JobStatus, JobSubmitted
+from retouch.sdk.models.jobs import (
+    IDEMPOTENCY_HEADER,
+    JobEvent,
+    JobPage,
+    JobResult,
+    JobStatus,
+    JobStatusValue,
+    JobSubmitted,
+)
 from retouch.sdk.resources import AsyncResource, SyncResource
 
 __all__ = ["AsyncJobs", "JobCancelledError", "JobFailedError", "Jobs", "ProgressCallback", "SSEParser"]
@@ -109,6 +117,16 @@ def _image_spec(task_id: str, format: str, quality: int | None) -> RequestSpec:
 
 
 def build_request(
+def _list_spec(status: str | None, limit: int | None, cursor: str | None) -> RequestSpec:
+    params = {"status": status, "limit": None if limit is None else str(limit), "cursor": cursor}
+    query = {name: value for name, value in params.items() if value is not None}
+    return RequestSpec("GET", "/api/generate", cast=JobPage, params=query, idempotent=True)
+
+
+def _delete_spec(task_id: str) -> RequestSpec:
+    return RequestSpec("DELETE", f"/api/generate/{quote(task_id, safe='')}", idempotent=True)
+
+
     image: ImageInput,
     *,
     task_type: TaskType,
@@ -243,6 +261,30 @@ class Jobs(SyncResource):
         return result
 
     def edit(
+    def list(
+        self,
+        *,
+        status: JobStatusValue | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        timeout: Timeout = NOT_GIVEN,
+    ) -> Iterator[JobPage]:
+        """``GET /api/generate``: your jobs, newest first, one :class:`JobPage` at a time (each
+        page is fetched when the iteration reaches it). ``status`` keeps only jobs with that
+        status; ``limit`` is the page size (1-100); ``cursor`` starts after an earlier page."""
+        next_cursor = cursor
+        while True:
+            page: JobPage = self._client._send(_list_spec(status, limit, next_cursor), timeout)
+            yield page
+            next_cursor = page.next_cursor
+            if next_cursor is None:
+                return
+
+    def delete(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> None:
+        """``DELETE /api/generate/{task_id}``: cancel the job if it is not finished, then delete it,
+        its inputs and its result (``NotFoundError`` if there is no such job of yours)."""
+        self._client._send(_delete_spec(task_id), timeout)
+
         self,
         image: ImageInput,
         *,
@@ -381,6 +423,27 @@ class AsyncJobs(AsyncResource):
         task_type: TaskType,
         prompt: str = "",
         mask: ImageInput | None = None,
+    async def list(
+        self,
+        *,
+        status: JobStatusValue | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        timeout: Timeout = NOT_GIVEN,
+    ) -> AsyncIterator[JobPage]:
+        """``GET /api/generate``, a page at a time; see :meth:`Jobs.list`."""
+        next_cursor = cursor
+        while True:
+            page: JobPage = await self._client._send(_list_spec(status, limit, next_cursor), timeout)
+            yield page
+            next_cursor = page.next_cursor
+            if next_cursor is None:
+                return
+
+    async def delete(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> None:
+        """``DELETE /api/generate/{task_id}``; see :meth:`Jobs.delete`."""
+        await self._client._send(_delete_spec(task_id), timeout)
+
         reference_image: ImageInput | None = None,
         reference_mask: ImageInput | None = None,
         on_progress: ProgressCallback | None = None,
