@@ -14,7 +14,10 @@ from retouch.runtime.settings import ServiceSettings, SettingsError, load_settin
 
 # The image helpers pull in Pillow; services that never decode pictures (the gateway) should not pay
 # for it at start-up, so they are resolved on first use.
-_LAZY = {name: "retouch.runtime.images" for name in ("ImageLimits", "encode_image", "open_image", "open_mask")}
+_LAZY = {
+    name: "retouch.runtime.images"
+    for name in ("ImageHeader", "ImageLimits", "encode_image", "open_image", "open_mask", "probe_image")
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -25,9 +28,10 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from retouch.runtime.images import ImageLimits, encode_image, open_image, open_mask
+    from retouch.runtime.images import ImageHeader, ImageLimits, encode_image, open_image, open_mask, probe_image
 
 __all__ = [
+    "ImageHeader",
     "ImageLimits",
     "ProblemError",
     "ServiceSettings",
@@ -41,6 +45,7 @@ __all__ = [
     "load_settings",
     "open_image",
     "open_mask",
+    "probe_image",
     "read_struct",
     "run_sync",
 ]

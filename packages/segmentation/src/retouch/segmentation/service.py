@@ -21,13 +21,13 @@ from retouch.runtime.concurrency import run_sync
 from retouch.runtime.images import ImageLimits, encode_image, open_image
 from retouch.runtime.problems import ProblemError, field_error
 from retouch.sdk._codec import Base64Bytes
+from retouch.runtime.masks import adjust_border, bbox, feather, fill_holes, to_u8
 from retouch.sdk.models.common import Health
 from retouch.sdk.models.segmentation import CancelSmartMaskResponse, SmartMaskRequest, SmartMaskResponse
 from retouch.segmentation.__about__ import __version__
 from retouch.segmentation.cache import ImageCache, image_id_for
 from retouch.segmentation.cancel import Cancelled, CancelRegistry, CancelToken
 from retouch.segmentation.engines import Engine, PreparedImage
-from retouch.segmentation.postprocess import adjust_border, bbox_of, feather, fill_holes
 from retouch.segmentation.prompts import Prompts, build_prompts, check_request, decode_stroke, nothing_found
 from retouch.segmentation.settings import SegmentationSettings
 
@@ -126,7 +126,7 @@ class SegmentationService:
         token.check()
         mask, score = await run_sync(self._mask, prepared, prompts, request, token, timer)
         # _mask refuses empty masks; a feathered speck may have no pixel above 127 left.
-        bbox = bbox_of(mask) or bbox_of(np.where(mask > 0, 255, 0).astype(np.uint8)) or [0, 0, 0, 0]
+        box = bbox(mask > 127) or bbox(mask > 0) or (0, 0, 0, 0)
         png = await run_sync(timer.timed, "encode", lambda: encode_image(Image.fromarray(mask, mode="L"), "png"))
         token.check()
         return SmartMaskResponse(
@@ -134,7 +134,7 @@ class SegmentationService:
             image_id=image_id,
             request_id=request_id,
             score=round(score, 6),
-            bbox=bbox,
+            bbox=list(box),
             width=prepared.width,
             height=prepared.height,
             engine=self.engine.name,
@@ -200,14 +200,13 @@ class SegmentationService:
             raise nothing_found()
         hole_area = int(self.settings.hole_fraction * prepared.width * prepared.height)
         began = time.perf_counter()
-        mask = fill_holes(segment.mask, hole_area)
-        mask = adjust_border(mask, request.border_adjustment)
-        if not mask.any():
+        inside = adjust_border(fill_holes(segment.mask > 127, hole_area), request.border_adjustment)
+        if not inside.any():
             raise field_error(
                 "border_adjustment", f"shrinking by {-request.border_adjustment} pixels leaves nothing of the mask"
             )
         token.check()
-        if request.use_blur:
-            mask = feather(mask, self.settings.feather_radius)
+        # The ramp reaches feather_radius pixels each side of the edge.
+        mask = feather(inside, 2 * self.settings.feather_radius) if request.use_blur else to_u8(inside)
         timer.timings["postprocess"] = round((time.perf_counter() - began) * 1000, 3)
         return mask, segment.score

@@ -9,6 +9,7 @@ from PIL import Image
 
 from retouch.image_utils.ops._common import as_u8, check_output, encode
 from retouch.runtime.images import ImageLimits, open_image, open_mask
+from retouch.runtime.masks import cut_out
 from retouch.runtime.problems import field_error
 from retouch.sdk._codec import Base64Bytes
 from retouch.sdk.models.image_utils import (
@@ -25,19 +26,12 @@ def extract_object(req: ExtractObjectRequest, limits: ImageLimits) -> ExtractObj
     """The RGBA cut-out of the pixels whose mask value is above ``threshold``, cropped to them."""
     image = open_image(req.image, field="image", limits=limits, mode="RGBA")
     mask = np.asarray(open_mask(req.mask, field="mask", limits=limits, size=image.size, resize=req.resize_mask))
-    inside = mask > req.threshold
-    rows = np.flatnonzero(inside.any(axis=1))
-    if rows.size == 0:
-        raise field_error("mask", "mask is empty (no pixel above the threshold)")
-    cols = np.flatnonzero(inside.any(axis=0))
-    x0, x1, y0, y1 = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
-
-    rgba = np.array(image.crop((x0, y0, x1, y1)))
-    crop_inside = inside[y0:y1, x0:x1]
-    alpha = np.where(crop_inside, np.uint8(255) if req.binary else mask[y0:y1, x0:x1], np.uint8(0)).astype(np.uint16)
-    # A source that is itself transparent stays so: coverage multiplies.
-    rgba[..., 3] = ((alpha * rgba[..., 3] + 127) // 255).astype(np.uint8)
-    data, content_type = encode(Image.fromarray(rgba, "RGBA"), "png")
+    try:
+        cut, (x0, y0, x1, y1) = cut_out(image, mask, threshold=req.threshold, soft=not req.binary)
+    except ValueError:
+        raise field_error("mask", "mask is empty (no pixel above the threshold)") from None
+    crop_inside = mask[y0:y1, x0:x1] > req.threshold
+    data, content_type = encode(cut, "png")
     return ExtractObjectResponse(
         extracted_image=Base64Bytes(data),
         bbox=[x0, y0, x1, y1],

@@ -13,6 +13,7 @@ from PIL import Image
 
 from retouch.image_utils.ops._common import check_output, encode, open_keeping_alpha, resize
 from retouch.runtime.images import ImageLimits
+from retouch.runtime.placement import fit
 from retouch.runtime.problems import field_error
 from retouch.sdk._codec import Base64Bytes
 from retouch.sdk.models.image_utils import (
@@ -61,21 +62,18 @@ def resize_image(req: ResizeRequest, limits: ImageLimits) -> ResizeResponse:
 
 def letterbox_info(width: int, height: int, canvas_w: int, canvas_h: int, upscale: bool = True) -> LetterboxInfo:
     """Where a ``width x height`` picture goes in a ``canvas_w x canvas_h`` letterbox."""
-    scale = min(canvas_w / width, canvas_h / height)
-    if not upscale:
-        scale = min(scale, 1.0)
-    content_w = max(1, min(canvas_w, round(width * scale)))
-    content_h = max(1, min(canvas_h, round(height * scale)))
+    placed = fit((width, height), (canvas_w, canvas_h), upscale=upscale)
+    left, top, right, bottom = placed.box
     return LetterboxInfo(
         original_width=width,
         original_height=height,
         width=canvas_w,
         height=canvas_h,
-        scale=scale,
-        pad_x=(canvas_w - content_w) // 2,
-        pad_y=(canvas_h - content_h) // 2,
-        content_width=content_w,
-        content_height=content_h,
+        scale=placed.scale,
+        pad_x=left,
+        pad_y=top,
+        content_width=right - left,
+        content_height=bottom - top,
     )
 
 
