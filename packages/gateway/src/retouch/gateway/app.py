@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from retouch.gateway.__about__ import __version__
 from retouch.gateway.auth import ApiKeys
+from retouch.gateway.fairness import ClientFairness, FailedKeyLimiter
 from retouch.gateway.health import HealthMonitor
 from retouch.gateway.openapi import OpenAPIDocument
 from retouch.gateway.proxy import Proxy
@@ -73,12 +74,18 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         )
     middleware = [
         Middleware(
+            ClientFairness,
+            max_requests=settings.max_requests_per_client,
+            max_streams=settings.max_streams_per_client,
+        ),
+        Middleware(
             GatewayRouter,
             upstreams=upstreams,
             proxy=Proxy(settings),
             keys=ApiKeys(settings.api_keys),
             limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
-        )
+            failed_keys=FailedKeyLimiter(settings.failed_key_per_minute, settings.failed_key_burst),
+        ),
     ]
 
     @contextlib.asynccontextmanager

@@ -1,7 +1,8 @@
-"""Forwarding one request to the service that owns it, streaming both bodies through.
+"""Forwarding one request to the service that owns it.
 
-Pure ASGI on purpose: this is every proxied call's hot path, so it reads headers once, never
-decodes a body, and relays chunks as they come. Status codes, content types and problem bodies of
+Pure ASGI on purpose: this is every proxied call's hot path, so it reads headers once and never
+decodes a body. The request body is read whole (at a minimum rate) before a connection to the
+service is taken, so a slow sender holds only its own share; the answer is relayed as it comes. Status codes, content types and problem bodies of
 the service are kept as they are.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -49,37 +50,40 @@ _NOT_RETURNED = frozenset(
 )
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _EVENT_STREAM = b"text/event-stream"
-#: Paths answered with an event stream even when the client does not say ``Accept: text/event-stream``.
-_STREAM_PREFIXES = ("/api/generate/stream/",)
 _HEARTBEAT: Message = {"type": "http.response.body", "body": b": heartbeat\n\n", "more_body": True}
 
 
-class _ClientGone(Exception):
-    """The client disconnected while its request body was being forwarded."""
+async def _read_body(first: Message, receive: Receive, grace: float, min_rate: int) -> bytes | None:
+    """The whole request body, read before any service connection is taken (so a slow sender
+    holds only its own connection to the gateway); ``None`` if the client went away.
 
-
-async def _receive_body(receive: Receive, timeout: float) -> Message:
-    # A client that stops sending mid-body would otherwise hold a connection to the service (and
-    # one of its pool's slots) for as long as it likes.
-    try:
-        async with asyncio.timeout(timeout):
-            return await receive()
-    except TimeoutError:
-        raise ProblemError(408, f"the request body stalled: nothing arrived for {timeout:g} s") from None
-
-
-async def _body_chunks(first: bytes, receive: Receive, timeout: float) -> AsyncIterator[bytes]:
-    if first:
-        yield first
+    The body must keep up a minimum rate: ``grace`` seconds, plus one second per ``min_rate``
+    bytes received, bound the whole read; past that it is a 408."""
+    start = time.monotonic()
+    parts: list[bytes] = []
+    received = 0
+    message = first
     while True:
-        message = await _receive_body(receive, timeout)
         if message["type"] == "http.disconnect":
-            raise _ClientGone
+            return None
         body: bytes = message.get("body", b"")
         if body:
-            yield body
+            parts.append(body)
+            received += len(body)
         if not message.get("more_body", False):
-            return
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+        left = start + grace + received / min_rate - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(left):
+                message = await receive()
+        except TimeoutError:
+            raise ProblemError(
+                408,
+                f"the request body arrived too slowly ({received} bytes in {time.monotonic() - start:.0f} s; "
+                f"at least {min_rate} bytes/s are needed after the first {grace:g} s)",
+            ) from None
 
 
 async def _wait_disconnect(receive: Receive) -> None:
@@ -93,6 +97,9 @@ class Proxy:
     def __init__(self, settings: GatewaySettings) -> None:
         self.heartbeat_s = settings.sse_heartbeat_s
         self.read_timeout = settings.read_timeout
+        self.body_timeout = settings.body_timeout
+        self.body_min_rate = settings.body_min_rate
+        self.stream_idle_timeout = settings.stream_idle_timeout
         self.retries = settings.upstream_retries
         # Added to every call: the service token and the deployment's own headers (proxy auth).
         self.extra_headers = [
@@ -114,13 +121,10 @@ class Proxy:
         content_length: int | None = None
         chunked = False
         replayable = method in _SAFE_METHODS
-        streaming = path.startswith(_STREAM_PREFIXES)
         for name, value in scope["headers"]:
             if name in _FORWARDED:
                 headers.append((name, value))
-                if name == b"accept" and _EVENT_STREAM in value:
-                    streaming = True
-                elif name == b"idempotency-key":
+                if name == b"idempotency-key":
                     replayable = True
             elif name == b"content-length":
                 content_length = int(value)  # the runtime's body-limit middleware checked it
@@ -134,25 +138,29 @@ class Proxy:
         if scope["query_string"]:
             target += b"?" + scope["query_string"]
 
-        body: bytes | AsyncIterator[bytes] | None = None
+        body: bytes | None = None
         if chunked or content_length:
             try:
-                message = await _receive_body(receive, self.read_timeout)
+                async with asyncio.timeout(self.body_timeout):
+                    message = await receive()
+                body = await _read_body(message, receive, self.body_timeout, self.body_min_rate)
+            except TimeoutError:
+                detail = f"the request body stalled: nothing arrived for {self.body_timeout:g} s"
+                await send_problem(scope, receive, send, 408, detail)
+                return
             except ProblemError as exc:
-                # The body limit (or the stall timeout) tripped on the first piece of the body.
+                # The body limit or the minimum rate tripped.
                 await send_problem(scope, receive, send, exc.status, exc.detail, exc.headers)
                 return
-            if message["type"] == "http.disconnect":
+            if body is None:
                 return
-            first: bytes = message.get("body", b"")
-            if message.get("more_body", False):
-                body = _body_chunks(first, receive, self.read_timeout)
-                replayable = False
-            else:
-                body = first  # the whole body in one piece: sent with one write
+            content_length = len(body)
 
         upstream.touch()
-        timeout = None if streaming else self.read_timeout
+        # The answer's head comes within read_timeout on every route; an event stream's events are
+        # then bounded by the idle timeout (decided by route and the service's content type, never
+        # by what the client's Accept asks for).
+        timeout = self.read_timeout
         try:
             response = await pool.request(
                 method.encode(),
@@ -175,17 +183,12 @@ class Proxy:
         except UpstreamClosed as exc:
             await send_problem(scope, receive, send, 502, f"{upstream.name} service failed to answer: {exc}")
             return
-        except ProblemError as exc:
-            # The body limit or the stall timeout tripped while the body was being forwarded.
-            await send_problem(scope, receive, send, exc.status, exc.detail, exc.headers)
-            return
-        except _ClientGone:
-            return
 
         try:
             out = [item for item in response.headers if item[0] not in _NOT_RETURNED]
             await send({"type": "http.response.start", "status": response.status, "headers": out})
-            if any(name == b"content-type" and value.startswith(_EVENT_STREAM) for name, value in out):
+            event_stream = any(name == b"content-type" and value.startswith(_EVENT_STREAM) for name, value in out)
+            if event_stream:
                 await self._relay_events(response, receive, send)
                 return
             while True:
@@ -207,26 +210,47 @@ class Proxy:
         disconnect = asyncio.ensure_future(_wait_disconnect(receive))
         pending: asyncio.Future[bytes] | None = None
         at_boundary = True
+        idle = self.stream_idle_timeout
+        last_heard = time.monotonic()
+
+        async def relay(message: Message) -> bool:
+            # A client that stops reading would hold the service's stream (and its connection)
+            # for ever; it gets ``idle`` seconds to take each piece.
+            try:
+                async with asyncio.timeout(idle):
+                    await send(message)
+            except TimeoutError:
+                log.info("dropping an event stream whose client took nothing for %g s", idle)
+                return False
+            return True
+
         try:
             while not response.finished:
                 if pending is None:
                     pending = asyncio.ensure_future(response.read(None))
                 done, _ = await asyncio.wait(
-                    (pending, disconnect), timeout=self.heartbeat_s, return_when=asyncio.FIRST_COMPLETED
+                    (pending, disconnect),
+                    timeout=min(self.heartbeat_s, max(0.0, last_heard + idle - time.monotonic())),
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 if disconnect in done:
                     return
                 if not done:
+                    if time.monotonic() - last_heard >= idle:
+                        log.info("ending an event stream whose service sent nothing for %g s", idle)
+                        break
                     # Only between events: a comment inside a half-sent event would corrupt it.
-                    if at_boundary:
-                        await send(_HEARTBEAT)
+                    if at_boundary and not await relay(_HEARTBEAT):
+                        return
                     continue
                 finished, pending = pending, None
                 chunk = finished.result()
+                last_heard = time.monotonic()
                 if chunk:
                     at_boundary = chunk.endswith((b"\n\n", b"\r\n\r\n", b"\r\r"))
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    if not await relay({"type": "http.response.body", "body": chunk, "more_body": True}):
+                        return
+            await relay({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             for task in (pending, disconnect):
                 if task is not None and not task.done():

@@ -11,6 +11,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from retouch.gateway.auth import ApiKeys
+from retouch.gateway.fairness import FailedKeyLimiter, client_address
 from retouch.gateway.problems import send_problem
 from retouch.gateway.proxy import Proxy
 from retouch.gateway.ratelimit import RateLimiter
@@ -49,12 +50,21 @@ class GatewayRouter:
     """API-key check, per-key rate limit, and dispatch to the owning service or to ``app``."""
 
     def __init__(
-        self, app: ASGIApp, *, upstreams: Upstreams, proxy: Proxy, keys: ApiKeys, limiter: RateLimiter
+        self,
+        app: ASGIApp,
+        *,
+        upstreams: Upstreams,
+        proxy: Proxy,
+        keys: ApiKeys,
+        limiter: RateLimiter,
+        failed_keys: FailedKeyLimiter | None = None,
     ) -> None:
         self.app = app
         self.proxy = proxy
         self.keys = keys
         self.limiter = limiter if limiter.enabled and keys.enabled else None
+        #: Failed key attempts per client address (only where keys are required).
+        self.failed_keys = failed_keys if failed_keys is not None and failed_keys.enabled and keys.enabled else None
         self._upstreams: dict[str, Upstream] = {upstream.name: upstream for upstream in upstreams}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -63,8 +73,15 @@ class GatewayRouter:
         if scope["type"] != "http" or not path.startswith("/api/") or path in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
+        blocked = self.failed_keys.blocked_for(client_address(scope)) if self.failed_keys is not None else 0
+        if blocked:
+            detail = f"too many failed API key attempts from this address; retry in {blocked} s"
+            await send_problem(scope, receive, send, 429, detail, {"retry-after": str(blocked)})
+            return
         owner = self.keys.owner(scope)
         if owner is None:
+            if self.failed_keys is not None:
+                self.failed_keys.failed(client_address(scope))
             await send_problem(
                 scope,
                 receive,

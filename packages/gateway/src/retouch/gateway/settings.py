@@ -41,7 +41,8 @@ class GatewaySettings(ServiceSettings, kw_only=True):
     rate_limit_burst: int = 200
     #: Seconds to open a connection to a service.
     connect_timeout: float = 5.0
-    #: Seconds a service may take to answer (event streams have none; ``POST /api/generate`` waits up to 150 s).
+    #: Seconds a service may take to answer (``POST /api/generate`` waits up to 150 s); an event
+    #: stream's events are bounded by ``stream_idle_timeout`` instead.
     read_timeout: float = 180.0
     #: Seconds of silence on an event stream after which the gateway sends a ``:`` heartbeat comment.
     sse_heartbeat_s: float = 15.0
@@ -52,6 +53,22 @@ class GatewaySettings(ServiceSettings, kw_only=True):
     upstream_retries: int = 1
     #: Most connections open to one service at once (further calls wait up to ``read_timeout`` for one).
     upstream_max_connections: int = 256
+    #: Requests in progress per client address (0: no cap); further ones get 429.
+    max_requests_per_client: int = 64
+    #: Event streams open per client address (0: no cap), counted within ``max_requests_per_client``.
+    max_streams_per_client: int = 16
+    #: Failed API-key attempts per client address: ``failed_key_burst`` at once, refilled at
+    #: ``failed_key_per_minute`` (0: no limit); past that the address gets 429 for a while.
+    failed_key_per_minute: int = 30
+    failed_key_burst: int = 10
+    #: A request body must arrive at no less than ``body_min_rate`` bytes/s after a grace of
+    #: ``body_timeout`` seconds; it is read whole before a service connection is taken, so a slow
+    #: sender never holds one.
+    body_timeout: float = 30.0
+    body_min_rate: int = 64 * 1024
+    #: An event stream ends when its service sent nothing (not even a heartbeat) for this long, or
+    #: when the client has not taken an event for this long.
+    stream_idle_timeout: float = 120.0
     #: Seconds each service's ``/api/health`` may take inside ``/api/system/health``.
     health_timeout: float = 2.0
     #: Seconds a ``/api/system/health`` answer is reused.
@@ -71,10 +88,21 @@ class GatewaySettings(ServiceSettings, kw_only=True):
             "sse_heartbeat_s",
             "health_timeout",
             "upstream_max_connections",
+            "body_timeout",
+            "body_min_rate",
+            "stream_idle_timeout",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(cls, name)} must be positive, got {getattr(self, name)}")
-        for name in ("rate_limit_per_minute", "upstream_retries", "health_cache_ttl", "idle_after_s"):
+        for name in (
+            "rate_limit_per_minute",
+            "upstream_retries",
+            "health_cache_ttl",
+            "idle_after_s",
+            "max_requests_per_client",
+            "max_streams_per_client",
+            "failed_key_per_minute",
+        ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{env_name(cls, name)} must not be negative, got {getattr(self, name)}")
         if self.rate_limit_per_minute and self.rate_limit_burst < 1:

@@ -1,6 +1,8 @@
 """Run one service: ``python -m retouch.runtime.serve retouch.image_utils.app:create_app --port 8002``.
 
 The target is an app factory taking no arguments (it reads its settings from the environment).
+Connections are served by :class:`~retouch.runtime.protocol.GuardedH11Protocol`: a request head
+must arrive within ``RETOUCH_HEADER_TIMEOUT`` seconds (default 10).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import sys
 from collections.abc import Sequence
 
 import uvicorn
+
+from retouch.runtime.protocol import GuardedH11Protocol, header_timeout_from_env
 
 __all__ = ["main"]
 
@@ -22,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
+    try:
+        GuardedH11Protocol.header_timeout = header_timeout_from_env()
+    except ValueError as exc:
+        parser.error(str(exc))
     uvicorn.run(
         args.factory,
         factory=True,
@@ -31,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        http=GuardedH11Protocol,
     )
     return 0
 

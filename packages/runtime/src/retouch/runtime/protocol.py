@@ -1,0 +1,86 @@
+"""The HTTP/1.1 server protocol every service runs: uvicorn's h11 one plus a header deadline.
+
+uvicorn arms no timer on a fresh connection: a client that opens a socket and sends its request
+head one byte at a time (or nothing at all) holds it for ever. Here the whole head of each request
+must arrive within ``header_timeout`` seconds of the connection opening (or of the previous
+response ending); otherwise the connection is closed. Bytes trickling in do not extend the
+deadline, so the head's minimum rate is its size over ``header_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+__all__ = ["DEFAULT_HEADER_TIMEOUT", "HEADER_TIMEOUT_VAR", "GuardedH11Protocol", "header_timeout_from_env"]
+
+#: Seconds a client may take to send a request's head.
+DEFAULT_HEADER_TIMEOUT = 10.0
+HEADER_TIMEOUT_VAR = "RETOUCH_HEADER_TIMEOUT"
+
+
+def header_timeout_from_env() -> float:
+    """``RETOUCH_HEADER_TIMEOUT`` (seconds, positive), or the default."""
+    raw = os.environ.get(HEADER_TIMEOUT_VAR, "").strip()
+    if not raw:
+        return DEFAULT_HEADER_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{HEADER_TIMEOUT_VAR}={raw!r} is not a number of seconds") from None
+    if not value > 0:
+        raise ValueError(f"{HEADER_TIMEOUT_VAR} must be positive, got {raw!r}")
+    return value
+
+
+class GuardedH11Protocol(H11Protocol):
+    """``H11Protocol`` that closes a connection whose request head is not complete in time."""
+
+    #: Set by :mod:`retouch.runtime.serve` before the server starts.
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Accept the connection and start the clock for its first request head."""
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget the deadline of a connection that is gone."""
+        self._disarm_head_deadline()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        """Parse what arrived; a complete request head (a new cycle) stops the clock."""
+        before = self.cycle
+        super().handle_events()
+        if self.cycle is not before:
+            self._disarm_head_deadline()
+
+    def on_response_complete(self) -> None:
+        """A response ended: a kept-alive connection gets a new deadline for its next head."""
+        # Armed before the parent parses a pipelined request, which then disarms it at once.
+        if not self.transport.is_closing():
+            self._arm_head_deadline()
+        super().on_response_complete()
+
+    def _arm_head_deadline(self) -> None:
+        self._disarm_head_deadline()
+        self._head_deadline = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _disarm_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_timed_out(self) -> None:
+        self._head_deadline = None
+        if self.cycle is None or self.cycle.response_complete:
+            # No request in progress: nothing to answer, the socket is simply closed.
+            self.transport.close()
