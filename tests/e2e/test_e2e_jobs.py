@@ -39,9 +39,12 @@ def read_events(url: str, task_id: str, last_event_id: str | None = None) -> lis
             if line.startswith(":"):
                 continue  # heartbeat comment
             if not line:
-                if current:
+                # An ``id:``-only block follows each data block (API.md); it names the event before.
+                if set(current) == {"id"} and events and events[-1]["data"]["id"] == current["id"]:
+                    events[-1]["id"] = current["id"]
+                elif current:
                     events.append(current)
-                    current = {}
+                current = {}
                 continue
             field, _, value = line.partition(":")
             value = value.removeprefix(" ")

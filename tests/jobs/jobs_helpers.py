@@ -128,7 +128,9 @@ def submit(url: str, prompt: str = "", headers: dict[str, str] | None = None, **
 def read_sse(
     url: str, task_id: str, headers: dict[str, str] | None = None, timeout: float = 60.0
 ) -> list[dict[str, Any]]:
-    """Read a whole event stream: a list of ``{"id", "data", "comment"}`` blocks, in order."""
+    """Read a whole event stream: a list of ``{"id", "data", "comment"}`` blocks, in order. The
+    ``id:``-only block that follows each ``data:`` block (API.md's framing) is folded into it, so
+    every event reads as one ``{"id", "data"}``; :func:`raw_sse` gives the bytes as sent."""
     blocks: list[dict[str, Any]] = []
     with httpx.stream(
         "GET", f"{url}/api/generate/stream/{task_id}", headers=headers or {}, timeout=timeout
@@ -138,7 +140,10 @@ def read_sse(
         current: dict[str, Any] = {}
         for line in response.iter_lines():
             if line == "":
-                if current:
+                previous = blocks[-1] if blocks else {}
+                if set(current) == {"id"} and "data" in previous and "id" not in previous:
+                    previous["id"] = current["id"]
+                elif current:
                     blocks.append(current)
                 current = {}
                 continue
@@ -148,6 +153,15 @@ def read_sse(
             name, _, value = line.partition(":")
             current[name] = value.removeprefix(" ")
     return blocks
+
+
+def raw_sse(url: str, task_id: str, headers: dict[str, str] | None = None, timeout: float = 60.0) -> bytes:
+    """The whole body of an event stream, as sent."""
+    with httpx.stream(
+        "GET", f"{url}/api/generate/stream/{task_id}", headers=headers or {}, timeout=timeout
+    ) as response:
+        assert response.status_code == 200, response.read()
+        return response.read()
 
 
 def serve_subprocess(

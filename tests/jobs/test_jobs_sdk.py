@@ -209,3 +209,16 @@ async def test_the_async_client(jobs: ServerThread, fake_gen: ServerThread) -> N
         run = next(r for r in fake_runs(fake_gen.url)["runs"] if "tag=async" in str(r["prompt"]))
         task_id = str(run["run_id"]).split(".")[0]
         assert (await c.jobs.get(task_id)).status == "cancelled", "cancelling the awaiting task cancels the job"
+
+
+def test_the_sse_parser_follows_the_specification() -> None:
+    # The last event id persists across blocks (an ``id:``-only block sets it and dispatches
+    # nothing); ``retry:`` sets the reconnection delay; a NUL in an id makes the line ignored.
+    parser = SSEParser()
+    body = 'data: {"task_id":"t","status":"queued","created_at":"2024-01-01T00:00:00Z","type":"queued"}'
+    lines = ["id: 7", "", "retry: 1500", "", body, "", "id: 8", "", "id: bad\0id", "", body, ""]
+    events = [e for e in (parser.feed(line) for line in lines) if e is not None]
+    assert [e.id for e in events] == ["7", "8"], "an event without its own id takes the last one"
+    assert parser.last_id == "8" and parser.retry == 1.5
+    assert parser.reconnect_delay(5) == 1.5
+    assert parser.feed("retry: soon") is None and parser.retry == 1.5, "a retry that is not digits is ignored"

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import httpx
-from jobs_helpers import JobsFactory, ServerThread, read_sse, submit, wait_status, wait_until
+from jobs_helpers import JobsFactory, ServerThread, raw_sse, read_sse, submit, wait_status, wait_until
 
 TERMINAL = {"done", "error", "cancelled"}
 
@@ -16,6 +16,21 @@ TERMINAL = {"done", "error", "cancelled"}
 def events_of(blocks: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
     """The ``(id, payload)`` of each event block (comments and ``retry:`` left out)."""
     return [(int(b["id"]), json.loads(b["data"])) for b in blocks if "data" in b]
+
+
+def test_every_event_block_starts_with_data_and_holds_only_the_json(jobs: ServerThread) -> None:
+    # The seed client's parser (CLIENTS.md): split at blank lines, keep blocks that start with
+    # ``data:``, JSON.parse the rest. Its id comes in an ``id:``-only block right after it.
+    task_id = submit(jobs.url, prompt="steps=4 delay=0.05")
+    blocks = [block.strip() for block in raw_sse(jobs.url, task_id).decode().split("\n\n") if block.strip()]
+    data_blocks = [i for i, block in enumerate(blocks) if block.startswith("data:")]
+    assert len(data_blocks) >= 3
+    for i in data_blocks:
+        payload = json.loads(blocks[i].removeprefix("data:").lstrip(" "))
+        assert blocks[i + 1] == f"id: {payload['id']}", "an id-only block names the event just sent"
+    others = [block for i, block in enumerate(blocks) if i not in data_blocks and i - 1 not in data_blocks]
+    assert all(block.startswith((":", "retry:")) for block in others), others
+    assert json.loads(blocks[data_blocks[-1]].removeprefix("data:"))["status"] == "done"
 
 
 def test_every_event_has_an_id_and_the_stream_ends_after_one_terminal_event(jobs: ServerThread) -> None:
@@ -90,16 +105,19 @@ def test_last_event_id_resumes_without_repeating_anything(jobs_server: JobsFacto
     task_id = submit(server.url, prompt="steps=6 delay=0.1")
     # Read the first events live (from the queued state on), then drop the connection.
     head: list[tuple[int, dict[str, Any]]] = []
+    last_id = ""  # as the SSE specification keeps it: across blocks, set by ``id:`` lines
     with httpx.stream("GET", f"{server.url}/api/generate/stream/{task_id}", timeout=30) as response:
         block: dict[str, str] = {}
         for line in response.iter_lines():
             if line == "":
+                last_id = block.get("id", last_id)
                 if "data" in block:
-                    head.append((int(block["id"]), json.loads(block["data"])))
+                    payload = json.loads(block["data"])
+                    head.append((int(payload["id"]), payload))
                     if len(head) == 1:
                         httpx.post(f"{server.url}/api/generate/async/cancel/{blocker}")
                 block = {}
-                if len(head) == 4:
+                if len(head) == 4 and last_id == head[-1][1]["id"]:
                     break
                 continue
             name, _, value = line.partition(":")

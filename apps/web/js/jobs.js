@@ -52,6 +52,20 @@ export function foldEvent(state, event) {
   return next;
 }
 
+/**
+ * The id an event carries in its JSON. The stream sends each event's `id:` in a block of its own
+ * AFTER the data (so blank-line-splitting clients read the JSON alone), so the SSE id in force
+ * when the data arrives is the previous event's; resuming from the JSON's id repeats nothing.
+ */
+function ownId(event) {
+  try {
+    const id = JSON.parse(event.data).id;
+    return typeof id === "string" && id ? id : null;
+  } catch {
+    return null;
+  }
+}
+
 export class JobRunner {
   /** @param {import("./api.js").ApiClient} api */
   constructor(api) {
@@ -135,7 +149,7 @@ export class JobRunner {
         const response = await this.api.fetch(`/api/generate/stream/${id}`, { headers, signal: attempt.signal, timeout: 0 });
         for await (const event of readEvents(response.body, activity)) {
           failures = 0;
-          if (event.id !== null) lastEventId = event.id;
+          lastEventId = ownId(event) ?? event.id ?? lastEventId;
           state = foldEvent(state, event);
           if (TERMINAL.has(state.status)) return state;
           this.emit(state);

@@ -21,8 +21,17 @@ HEARTBEAT: Final = b": heartbeat\n\n"
 
 
 def sse_frame(event_id: int, data: bytes) -> bytes:
-    """One SSE event: ``id:`` and a single-line JSON ``data:``."""
-    return b"id: %d\ndata: %s\n\n" % (event_id, data)
+    """One event as two SSE blocks: ``data:`` holding only the single-line JSON, then an ``id:``-only
+    block.
+
+    Clients that split on blank lines and keep blocks that start with ``data:`` (the seed
+    system's web client) read the JSON whole; a standard ``EventSource`` dispatches the data block
+    and takes the id from the next block, which sets its last event id without dispatching
+    anything, so it resumes with ``Last-Event-ID`` after this event. The id follows the data (not
+    the other way round) so that a stream cut between the two blocks resumes with the event sent
+    again rather than lost (the JSON carries the id too, as ``id``). Both blocks are written in one
+    piece."""
+    return b"data: %s\n\nid: %d\n\n" % (data, event_id)
 
 
 class EventIds:

@@ -62,26 +62,28 @@ class JobCancelledError(JobFailedError):
 
 
 class SSEParser:
-    """Turns ``text/event-stream`` lines into :class:`JobEvent` objects (comments skipped)."""
+    """Turns ``text/event-stream`` lines into :class:`JobEvent` objects, as the SSE specification
+    (and httpx-sse) reads them: the last event id persists across blocks until an ``id:`` line
+    changes it (an ``id:``-only block sets it without dispatching anything), ``retry:`` sets the
+    reconnection delay, comments and blocks without data dispatch nothing."""
 
     def __init__(self) -> None:
         self._data: list[str] = []
-        self._id: str | None = None
-        #: The id of the last complete event, for ``Last-Event-ID``.
+        self._event = ""
+        #: The last event id, for ``Last-Event-ID`` on a reconnect.
         self.last_id: str | None = None
+        #: The reconnection delay the server asked for (``retry:``), in seconds.
+        self.retry: float | None = None
 
     def feed(self, line: str) -> JobEvent | None:
         """Take one line (without its newline); returns an event when ``line`` completes one."""
         if line == "":
-            if not self._data:
-                self._id = None
+            data, self._data, self._event = self._data, [], ""
+            if not data:
                 return None
-            event = _codec.decode("\n".join(self._data), JobEvent)
-            if self._id is not None:
-                self.last_id = self._id
-                if event.id is None:
-                    event.id = self._id
-            self._data, self._id = [], None
+            event = _codec.decode("\n".join(data), JobEvent)
+            if event.id is None:
+                event.id = self.last_id
             return event
         if line.startswith(":"):
             return None
@@ -89,9 +91,31 @@ class SSEParser:
         value = value.removeprefix(" ")
         if name == "data":
             self._data.append(value)
-        elif name == "id":
-            self._id = value
+        elif name == "event":
+            self._event = value
+        elif name == "id" and "\0" not in value:
+            self.last_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self.retry = int(value) / 1000
         return None
+
+    def seen(self, event: JobEvent) -> None:
+        """Record that ``event`` was handed on: a reconnect resumes after it even when the stream
+        broke between its data and the ``id:`` block that follows it (its JSON carries the id)."""
+        if event.id is not None:
+            self.last_id = event.id
+
+    def reconnect_delay(self, attempt: int) -> float:
+        """Seconds to wait before reconnect ``attempt`` (0-based): the server's ``retry:`` when it
+        sent one, else a short exponential backoff."""
+        return self.retry if self.retry is not None else min(2.0, 0.2 * 2**attempt)
+
+    def is_repeat(self, event: JobEvent, last_seen: str | None) -> bool:
+        """Whether ``event`` is one already handed on (a resumed stream may send the event that was
+        cut off again): ids are increasing integers on this API."""
+        if event.id is None or last_seen is None or not (event.id.isdigit() and last_seen.isdigit()):
+            return False
+        return int(event.id) <= int(last_seen)
 
 
 def _submit_spec(path: str, request: GenerationRequest, key: str | NotGiven | None, cast: Any) -> RequestSpec:
@@ -218,14 +242,19 @@ class Jobs(SyncResource):
         for attempt in range(_RECONNECTS + 1):
             try:
                 with self._client._stream(_stream_spec(task_id, parser.last_id), timeout) as response:
+                    seen = parser.last_id
                     for event in _events(response.iter_lines(), parser):
+                        if parser.is_repeat(event, seen):
+                            continue
+                        parser.seen(event)
+                        seen = event.id
                         yield event
                         if event.done:
                             return
             except _STREAM_ERRORS:
                 if attempt == _RECONNECTS:
                     raise
-            time.sleep(min(2.0, 0.2 * 2**attempt))
+            time.sleep(parser.reconnect_delay(attempt))
         raise APIConnectionError(f"the event stream of task {task_id} kept ending without a final event")
 
     def wait(
@@ -370,16 +399,20 @@ class AsyncJobs(AsyncResource):
         for attempt in range(_RECONNECTS + 1):
             try:
                 async with self._client._stream(_stream_spec(task_id, parser.last_id), timeout) as response:
+                    seen = parser.last_id
                     async for line in response.aiter_lines():
                         event = parser.feed(line.rstrip("\r\n"))
-                        if event is not None:
-                            yield event
-                            if event.done:
-                                return
+                        if event is None or parser.is_repeat(event, seen):
+                            continue
+                        parser.seen(event)
+                        seen = event.id
+                        yield event
+                        if event.done:
+                            return
             except _STREAM_ERRORS:
                 if attempt == _RECONNECTS:
                     raise
-            await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
+            await asyncio.sleep(parser.reconnect_delay(attempt))
         raise APIConnectionError(f"the event stream of task {task_id} kept ending without a final event")
 
     async def wait(
