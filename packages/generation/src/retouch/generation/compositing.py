@@ -10,28 +10,22 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from retouch.runtime.masks import binary, feather_alpha, to_u8
+from retouch.runtime.masks import grow as grow_region
+
 __all__ = ["binary", "composite", "grow", "protected"]
 
 Bool2D = NDArray[np.bool_]
 
 
-def binary(mask: Image.Image) -> Bool2D:
-    """The edit region of a mode-L mask: white (>127) means "edit here"."""
-    return np.asarray(mask.convert("L")) > 127
-
-
 def _dilate(region: Bool2D, px: int) -> Bool2D:
-    if px <= 0:
-        return region.copy()
-    import cv2  # OpenCV is imported where it is used, keeping the service's import light
-
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
-    return np.asarray(cv2.dilate(region.astype(np.uint8), kernel)) > 0
+    # The runtime's Euclidean grow (the image-utils "grow" and the smart mask's border_adjustment).
+    return grow_region(region, px) if px > 0 else region.copy()
 
 
 def grow(mask: Image.Image, px: int) -> Image.Image:
-    """``mask`` grown by ``px`` pixels (a round structuring element), as a binary mode-L mask."""
-    return Image.fromarray((_dilate(binary(mask), px) * 255).astype(np.uint8), "L")
+    """``mask`` grown by ``px`` pixels (every pixel within ``px`` of it), as a binary mode-L mask."""
+    return Image.fromarray(to_u8(_dilate(binary(mask), px)), "L")
 
 
 def protected(mask: Image.Image, grow_px: int) -> Bool2D:
@@ -42,11 +36,9 @@ def protected(mask: Image.Image, grow_px: int) -> Bool2D:
 def _alpha(region: Bool2D, grow_px: int) -> NDArray[np.float32]:
     if grow_px <= 0:
         return region.astype(np.float32)
-    import cv2
-
-    inner = _dilate(region, grow_px // 2).astype(np.float32)
-    sigma = max(grow_px / 4.0, 0.5)
-    alpha = np.asarray(cv2.GaussianBlur(inner, (0, 0), sigma), dtype=np.float32)
+    # The image-utils feather ramp, grow_px wide, centred grow_px / 2 outside the mask: 1 on the
+    # mask, fading to 0 at grow_px from it.
+    alpha = feather_alpha(grow_region(region, grow_px / 2), grow_px)
     alpha = np.maximum(alpha, region.astype(np.float32))
     alpha[~_dilate(region, grow_px)] = 0.0
     return alpha

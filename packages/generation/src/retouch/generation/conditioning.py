@@ -22,6 +22,7 @@ from PIL import Image
 from retouch.generation.compositing import binary
 from retouch.generation.letterbox import Placement, letterbox
 from retouch.generation.validation import EditJob
+from retouch.runtime.masks import bbox, cut_out
 
 __all__ = ["DEFAULT_PROMPTS", "Conditioning", "build_conditioning", "cutout", "mask_bbox"]
 
@@ -56,23 +57,14 @@ class Conditioning:
 
 def mask_bbox(mask: Image.Image) -> tuple[int, int, int, int] | None:
     """``(left, top, right, bottom)`` of the white pixels (right/bottom exclusive), or ``None``."""
-    region = binary(mask)
-    rows = np.flatnonzero(region.any(axis=1))
-    cols = np.flatnonzero(region.any(axis=0))
-    if rows.size == 0:
-        return None
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    return bbox(binary(mask))
 
 
 def cutout(reference: Image.Image, reference_mask: Image.Image) -> Image.Image:
     """The object marked by ``reference_mask``: an RGBA picture cropped to the mask's box, its
     alpha the mask (transparent everywhere else)."""
-    box = mask_bbox(reference_mask)
-    if box is None:
-        raise ValueError("reference mask is empty")
-    rgba = reference.convert("RGBA")
-    rgba.putalpha(Image.fromarray(binary(reference_mask).astype(np.uint8) * 255, "L"))
-    return rgba.crop(box)
+    # The image-utils extract-object cut-out (a hard edge: the mask is binary here).
+    return cut_out(reference, np.asarray(reference_mask.convert("L")))[0]
 
 
 def _on_white(rgba: Image.Image) -> Image.Image:

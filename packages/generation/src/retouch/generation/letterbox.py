@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from retouch.runtime.placement import fit
+
 __all__ = ["PAD_RGB", "Placement", "fit_frame", "letterbox", "place", "unletterbox"]
 
 #: Padding of letterboxed pictures: neutral grey, so it reads as "nothing here" to a model.
@@ -32,15 +34,9 @@ class Placement:
 
 
 def place(size: tuple[int, int], frame: tuple[int, int]) -> Placement:
-    """The centred, aspect-keeping placement of a ``size`` picture inside ``frame``."""
-    width, height = size
-    frame_w, frame_h = frame
-    scale = min(frame_w / width, frame_h / height)
-    content_w = max(1, min(frame_w, round(width * scale)))
-    content_h = max(1, min(frame_h, round(height * scale)))
-    left = (frame_w - content_w) // 2
-    top = (frame_h - content_h) // 2
-    return Placement(frame=frame, box=(left, top, left + content_w, top + content_h), original=size)
+    """The centred, aspect-keeping placement of a ``size`` picture inside ``frame`` (the runtime's
+    :func:`~retouch.runtime.placement.fit`, as the image-utils letterbox places it)."""
+    return Placement(frame=frame, box=fit(size, frame).box, original=size)
 
 
 def letterbox(image: Image.Image, frame: tuple[int, int], *, mask: bool = False) -> tuple[Image.Image, Placement]:

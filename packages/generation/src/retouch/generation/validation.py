@@ -21,6 +21,7 @@ from retouch.generation.compositing import binary, grow
 from retouch.generation.settings import GenerationSettings
 from retouch.runtime.images import ImageLimits, open_image, open_mask
 from retouch.runtime.problems import field_error
+from retouch.runtime.validation import generation_request_errors, raise_field_errors
 from retouch.sdk.models.generation import RunRequest, TaskType
 
 __all__ = ["EditJob", "validate"]
@@ -71,15 +72,15 @@ def _require_nonempty(mask: Image.Image, name: str) -> None:
 
 def _mask_source(request: RunRequest) -> tuple[bytes | None, str, Sequence[bytes]]:
     if request.conditional_images:
-        if request.mask is not None:
-            raise field_error("mask", "give the mask either as mask or as conditional_images[0], not both")
         first, *rest = request.conditional_images
         return first, "conditional_images[0]", rest
     return request.mask, "mask", []
 
 
 def validate(request: RunRequest, *, run_id: str, settings: GenerationSettings) -> EditJob:
-    """Decode and check ``request``; raise a 4xx problem for the first thing that is wrong."""
+    """Decode and check ``request``; raise a 4xx problem for the first thing that is wrong (every
+    broken cross-field rule at once: the jobs service's submit-time rules, the same function)."""
+    raise_field_errors(generation_request_errors(request, settings.engines))
     engine = request.engine or settings.default_engine(request.task_type)
     if engine not in settings.engines:
         raise field_error("engine", f"{engine!r} is not served here; available: {', '.join(settings.engines)}")
@@ -93,8 +94,6 @@ def validate(request: RunRequest, *, run_id: str, settings: GenerationSettings) 
         _require_nonempty(mask, mask_field)
         if request.mask_tool_type == "brush":
             mask = grow(mask, settings.brush_grow_px)
-    elif request.task_type in ("removal", "insertion"):
-        raise field_error("mask", f"{request.task_type} needs a mask (or conditional_images[0]) marking where to edit")
 
     extras = tuple(
         open_image(data, field=f"conditional_images[{i + 1}]", limits=limits, mode="RGB")
@@ -103,14 +102,8 @@ def validate(request: RunRequest, *, run_id: str, settings: GenerationSettings) 
 
     reference: Image.Image | None = None
     reference_mask: Image.Image | None = None
-    if request.reference_image is not None or request.reference_mask_R is not None:
-        if request.task_type != "insertion":
-            name = "reference_image" if request.reference_image is not None else "reference_mask_R"
-            raise field_error(name, f"a reference is only used by insertion, not by {request.task_type}")
-        if request.reference_image is None:
-            raise field_error("reference_image", "reference_mask_R was given without the reference_image it masks")
-        if request.reference_mask_R is None:
-            raise field_error("reference_mask_R", "reference_image needs reference_mask_R marking the object to insert")
+    # generation_request_errors has made sure a reference comes with its mask, for insertion only.
+    if request.reference_image is not None and request.reference_mask_R is not None:
         reference = open_image(request.reference_image, field="reference_image", limits=limits, mode="RGB")
         reference_mask = _binary_mask(
             open_mask(request.reference_mask_R, field="reference_mask_R", limits=limits, size=reference.size)
@@ -118,10 +111,6 @@ def validate(request: RunRequest, *, run_id: str, settings: GenerationSettings) 
         _require_nonempty(reference_mask, "reference_mask_R")
 
     prompt = request.prompt.strip()
-    if request.task_type == "insertion" and reference is None and not prompt:
-        raise field_error(
-            "prompt", "insertion needs a reference_image (with reference_mask_R) or a prompt saying what to insert"
-        )
 
     return EditJob(
         run_id=run_id,
