@@ -94,6 +94,7 @@ class SegmentationService:
         )
 
     def cancel(self, request_id: str) -> CancelSmartMaskResponse:
+            engines=[self.engine.name],
         """Stop the running request ``request_id`` at its next stage (404 when none runs)."""
         self.cancels.cancel(request_id)
         return CancelSmartMaskResponse(request_id=request_id)

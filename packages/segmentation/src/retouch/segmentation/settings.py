@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from retouch.runtime.models import find_installed
 from retouch.runtime.settings import ServiceSettings, SettingsError, env_name
 
 __all__ = ["EngineName", "SegmentationSettings"]
 
-EngineName = Literal["grabcut", "fastsam"]
+EngineName = Literal["auto", "grabcut", "fastsam", "mobile_sam"]
 
 
 class SegmentationSettings(ServiceSettings, kw_only=True):
@@ -24,8 +25,10 @@ class SegmentationSettings(ServiceSettings, kw_only=True):
         "feather_radius": "RETOUCH_SEGMENTATION_FEATHER_RADIUS",
     }
 
-    #: Which engine makes the masks.
-    engine: EngineName = "grabcut"
+    #: Which engine makes the masks. ``auto``: the best one whose weights are installed in the
+    #: models directory or configured (``mobile_sam``, then ``fastsam``), else ``grabcut``;
+    #: resolved at start-up.
+    engine: EngineName = "auto"
     #: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ...
     device: str = "auto"
     #: Most points one request may carry.
@@ -37,8 +40,12 @@ class SegmentationSettings(ServiceSettings, kw_only=True):
     #: Standard deviation, in pixels, of the feathering ``use_blur`` applies.
     feather_radius: float = 3.0
 
-    #: FastSAM weights (a ``.pt`` file); required when the engine is ``fastsam``.
+    #: FastSAM weights (a ``.pt`` file); unset: the ones installed in the models directory
+    #: (``retouch-local models pull fastsam_s``).
     fastsam_weights: Path | None = None
+    #: MobileSAM's checkpoint (``mobile_sam.pt``); unset: the one installed in the models
+    #: directory (``retouch-local models pull mobile_sam``).
+    mobile_sam_weights: Path | None = None
     #: The network's input size (longest side); the candidates' masks have this resolution.
     fastsam_imgsz: int = 1024
     #: Smallest confidence of a candidate mask.
@@ -56,6 +63,18 @@ class SegmentationSettings(ServiceSettings, kw_only=True):
     def __post_init__(self) -> None:
         super().__post_init__()
         cls = type(self)
+        # Installed models are picked up by themselves; configured files win over them.
+        if self.fastsam_weights is None:
+            self.fastsam_weights = _installed(self.models_dir, "fastsam")
+        if self.mobile_sam_weights is None:
+            self.mobile_sam_weights = _installed(self.models_dir, "mobile_sam")
+        if self.engine == "auto":
+            if self.mobile_sam_weights is not None:
+                self.engine = "mobile_sam"
+            elif self.fastsam_weights is not None:
+                self.engine = "fastsam"
+            else:
+                self.engine = "grabcut"
         for name in (
             "max_points",
             "cache_bytes",
@@ -74,4 +93,15 @@ class SegmentationSettings(ServiceSettings, kw_only=True):
         if self.engine == "fastsam" and self.fastsam_weights is None:
             raise SettingsError(
                 f"{env_name(cls, 'fastsam_weights')} must name a weights file when {env_name(cls, 'engine')}=fastsam"
+                " (or run `retouch-local models pull fastsam_s`)"
             )
+        if self.engine == "mobile_sam" and self.mobile_sam_weights is None:
+            raise SettingsError(
+                f"{env_name(cls, 'mobile_sam_weights')} must name a checkpoint when {env_name(cls, 'engine')}=mobile_sam"
+                " (or run `retouch-local models pull mobile_sam`)"
+            )
+
+
+def _installed(models_dir: Path | None, engine: str) -> Path | None:
+    model = find_installed(models_dir, engine=engine)
+    return model.path if model is not None else None

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["ENGINES", "Engine", "PreparedImage", "Segment", "create_engine"]
 
 #: The engines a deployment may choose from.
-ENGINES = ("grabcut", "fastsam")
+ENGINES = ("grabcut", "fastsam", "mobile_sam")
 
 
 class PreparedImage(Protocol):
@@ -81,6 +81,10 @@ def create_engine(settings: SegmentationSettings) -> Engine:
         from retouch.segmentation.engines.fastsam import FastSAMEngine
 
         return FastSAMEngine(settings)
+    if settings.engine == "mobile_sam":
+        from retouch.segmentation.engines.mobile_sam import MobileSAMEngine
+
+        return MobileSAMEngine(settings)
     from retouch.segmentation.engines.grabcut import GrabCutEngine
 
     return GrabCutEngine(settings)
