@@ -28,6 +28,7 @@ from retouch.segmentation.__about__ import __version__
 from retouch.segmentation.cache import ImageCache, image_id_for
 from retouch.segmentation.cancel import Cancelled, CancelRegistry, CancelToken
 from retouch.segmentation.engines import Engine, PreparedImage
+from retouch.segmentation.model_type import resolve_model_type
 from retouch.segmentation.prompts import Prompts, build_prompts, check_request, decode_stroke, nothing_found
 from retouch.segmentation.settings import SegmentationSettings
 
@@ -94,7 +95,6 @@ class SegmentationService:
         )
 
     def cancel(self, request_id: str) -> CancelSmartMaskResponse:
-            engines=[self.engine.name],
         """Stop the running request ``request_id`` at its next stage (404 when none runs)."""
         self.cancels.cancel(request_id)
         return CancelSmartMaskResponse(request_id=request_id)
@@ -102,10 +102,7 @@ class SegmentationService:
     async def smart_mask(self, request: SmartMaskRequest) -> SmartMaskResponse:
         """The mask for ``request`` (4xx problems for bad input, 409 ``cancelled``, 503 while loading)."""
         self._check_ready()
-        if request.model_type is not None and request.model_type.lower() not in self.engine.aliases:
-            raise field_error(
-                "model_type", f"{request.model_type!r} is not available here; this service runs {self.engine.name!r}"
-            )
+        resolve_model_type(request.model_type, self.engine.name, self.engine.aliases)
         check_request(request, max_points=self.settings.max_points)
         request_id = request.request_id or uuid.uuid4().hex
         with self.cancels.register(request_id) as token:

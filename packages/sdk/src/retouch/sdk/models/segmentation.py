@@ -50,7 +50,9 @@ class SmartMaskRequest(msgspec.Struct, kw_only=True):
     border_adjustment: Annotated[int, msgspec.Meta(ge=-1024, le=1024)] = 0
     #: Feather the mask's edge (grey levels instead of a hard 0/255 edge).
     use_blur: bool = False
-    #: The engine to use (``grabcut``, ``fastsam``, ...); refused when the service runs another one.
+    #: The engine to use: its name (``grabcut``, ``fastsam``, ...) or an alias of the seed system's
+    #: client, ``segmentation`` (the default promptable engine) or ``birefnet`` (the salient-object
+    #: engine where one is installed, else the default); another name is a 422 listing the served ones.
     model_type: str | None = None
     #: The caller's id for this request, to cancel it with ``POST /api/smart-mask/cancel/{request_id}``.
     request_id: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)] | None = None
@@ -72,6 +74,9 @@ class SmartMaskResponse(msgspec.Struct, kw_only=True):
     height: int = 0
     #: The engine that made the mask.
     engine: str | None = None
+    #: The same, under the name the seed system's client reads: the engine that ran, whatever
+    #: ``model_type`` (an engine's name or an alias) asked for.
+    model_used: str | None = None
     #: Whether the per-image work was reused from an earlier request.
     cached: bool = False
     #: Milliseconds spent per stage (``decode``, ``prepare``, ``select``, ``postprocess``, ``encode``, ``total``).
