@@ -92,6 +92,7 @@ class SegmentationService:
             device=self.engine.device,
             ready=self.state == "ready",
             detail=self.error,
+            engines=[self.engine.name],
         )
 
     def cancel(self, request_id: str) -> CancelSmartMaskResponse:
