@@ -83,6 +83,7 @@ MODEL_PINS: dict[str, str] = {
     "accelerate": "1.15.0",
     "ultralytics": "8.4.190",
     "huggingface-hub": "2.4.0",
+    "safetensors": "0.8.0",
 }
 
 _SPEC = re.compile(r"^(?P<name>[a-z-]+)(?:\[(?P<extras>[a-z0-9_,-]+)\])?$")
@@ -201,7 +202,7 @@ def generation_image() -> modal.Image:
     return service_image(
         ["sdk", "runtime", "generation[qwen]"],
         apt=["libglib2.0-0"],
-        pip=["huggingface_hub>=0.34", "safetensors>=0.4"],
+        pip=["huggingface_hub>=0.34"],
     )
 
 

@@ -1,9 +1,11 @@
-"""The qwen engine for real, offline: a tiny Qwen-Image-Edit-Plus pipeline and one LoRA per task,
-built by the test and loaded through the engine's production path (``from_pretrained`` +
-``load_lora_weights``, adapters switched per run)."""
+"""The qwen engine for real, offline: a tiny Qwen-Image-Edit-Plus pipeline, one LoRA per task in the
+seed's DiffSynth key format, a Lightning stand-in, built by the test and loaded through the engine's
+production path (``from_pretrained`` + ``load_lora_weights``, adapters checked and switched per run)."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,9 @@ from PIL import Image
 from starlette.applications import Starlette
 
 from retouch.generation.app import create_app
-from retouch.generation.compositing import protected
+from retouch.generation.compositing import edit_region, protected
 from retouch.generation.engines import RunCancelled
+from retouch.generation.engines.qwen import LIGHTNING_SCHEDULER, QwenEngine
 from retouch.generation.runner import Runner
 from retouch.generation.settings import GenerationSettings
 from retouch.runtime.problems import ProblemError
@@ -48,13 +51,23 @@ def _settings(directory: Path, tasks: tuple[str, ...] | None = None, **overrides
     return load_settings(GenerationSettings, env, log_json=False, **overrides)
 
 
+def _loaded(settings: GenerationSettings) -> Runner:
+    runner = Runner(settings)
+    runner.load()
+    assert runner.state == "ready", runner.error
+    return runner
+
+
 @pytest.fixture(scope="module")
 def runner(tiny_qwen_dir: Path) -> Iterator[Runner]:
-    """A runner with the qwen engine loaded once for this module."""
-    loaded = Runner(_settings(tiny_qwen_dir))
-    loaded.load()
-    assert loaded.state == "ready", loaded.error
-    yield loaded
+    """A runner with the qwen engine loaded once for this module (seed profiles, fast default)."""
+    yield _loaded(_settings(tiny_qwen_dir))
+
+
+def _engine(runner: Runner) -> QwenEngine:
+    engine = runner.engines["qwen"]
+    assert isinstance(engine, QwenEngine)
+    return engine
 
 
 @pytest.fixture
@@ -70,29 +83,210 @@ def _request(task: str = "removal", **fields: Any) -> RunRequest:
     return RunRequest(task_type=task, **base)  # type: ignore[arg-type]
 
 
-async def test_a_two_step_edit_through_the_service_has_the_input_size(qwen_app: tuple[AsyncClient, Starlette]) -> None:
+def _count_passes(engine: QwenEngine) -> list[int]:
+    """A counter of transformer forward passes (one list entry per pass)."""
+    calls: list[int] = []
+    engine.pipeline.transformer.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+def _kept(mask: Image.Image, settings: GenerationSettings) -> np.ndarray:
+    """Pixels the qwen engine's result must keep bit for bit: beyond its edit region and feather."""
+    region = edit_region(mask, around_px=settings.composite_grow_px, below_share=settings.composite_shadow_share)
+    return protected(region, settings.composite_grow_px + 1)
+
+
+async def test_an_edit_through_the_service_has_the_input_size_and_keeps_the_far_pixels(
+    qwen_app: tuple[AsyncClient, Starlette],
+) -> None:
     client, app = qwen_app
     assert app.state.runner.wait_ready(120)
     health = await client.health()
     assert (health.status, health.engine, health.device) == ("healthy", "qwen", "cpu")
-    for picture in (PICTURE, Image.fromarray(smooth_background(80, 48))):
+    settings = app.state.runner.settings
+    for picture, quality in ((PICTURE, "resized"), (Image.fromarray(smooth_background(160, 96)), "original")):
         mask = box_mask(picture.size, (20, 10, 44, 34))
-        result = await client.generation.run(_request(input_image=png(picture), mask=png(mask), seed=1))
+        result = await client.generation.run(
+            _request(input_image=png(picture), mask=png(mask), seed=1, input_quality=quality)
+        )
         edited = decode(result.image)
         assert edited.size == picture.size and (result.width, result.height) == picture.size
         assert result.engine == "qwen" and result.seed == 1
-        keep = protected(mask, 6 + 8 + 1)
+        grown = box_mask(picture.size, (14, 4, 50, 40))  # the brush grows the mask by 6 px
+        keep = _kept(grown, settings)
         assert np.array_equal(np.asarray(edited)[keep], np.asarray(picture)[keep])
         assert not np.array_equal(np.asarray(edited)[~keep], np.asarray(picture)[~keep])
 
 
-def test_the_engine_loaded_every_adapter_and_runs_with_the_tasks_one(runner: Runner) -> None:
-    pipe: Any = runner.engines["qwen"].pipeline  # type: ignore[attr-defined]
-    assert sorted(pipe.get_list_adapters()["transformer"]) == ["insertion", "removal", "white-balance"]
-    for task in ("white-balance", "removal"):
+async def test_health_says_how_each_task_is_done(qwen_app: tuple[AsyncClient, Starlette]) -> None:
+    from tiny_qwen import TINY_LORA_LAYERS
+
+    client, app = qwen_app
+    assert app.state.runner.wait_ready(120)
+    tasks = (await client.health()).tasks
+    assert tasks is not None
+    for task in ("removal", "insertion", "white-balance"):
+        assert tasks[task] == f"lora ({TINY_LORA_LAYERS} layers)"
+    assert tasks["fast"].startswith("Lightning LoRA, 8 steps (default: fast)")
+
+
+def test_the_seeds_diffsynth_format_loras_load_and_touch_the_transformer(runner: Runner) -> None:
+    from tiny_qwen import TINY_LORA_LAYERS
+
+    engine = _engine(runner)
+    keys = json.dumps(sorted(_lora_keys(engine.adapters["removal"]))[:2])
+    assert ".lora_A.default.weight" in keys and "transformer." not in keys  # really the DiffSynth layout
+    assert sorted(engine.pipeline.get_list_adapters()["transformer"]) == [
+        "insertion",
+        "lightning",
+        "removal",
+        "white-balance",
+    ]
+    assert {task: state.layers for task, state in engine.states.items()} == dict.fromkeys(
+        ("removal", "insertion", "white-balance"), TINY_LORA_LAYERS
+    )
+
+
+def _lora_keys(path: str) -> list[str]:
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as handle:
+        return list(handle.keys())
+
+
+def test_adapters_switch_per_request(runner: Runner) -> None:
+    pipe = _engine(runner).pipeline
+    for task, quality, active in (
+        ("white-balance", "fast", ["white-balance", "lightning"]),
+        ("removal", "best", ["removal"]),
+        ("insertion", "fast", ["insertion", "lightning"]),
+    ):
         fields: dict[str, Any] = {"mask": None} if task == "white-balance" else {}
-        runner.run(_request(task, seed=3, **fields))
-        assert pipe.get_active_adapters() == [task]
+        if task == "insertion":
+            fields = {"reference_image": png(PICTURE), "reference_mask_R": png(MASK)}
+        runner.run(_request(task, seed=3, quality=quality, **fields))
+        assert sorted(pipe.get_active_adapters()) == sorted(active)
+
+
+def test_a_lora_whose_keys_match_nothing_is_refused_clearly(tiny_qwen_dir: Path) -> None:
+    from tiny_qwen import tiny_qwen_env
+
+    env = tiny_qwen_env(tiny_qwen_dir)
+    unrelated = str(tiny_qwen_dir / "loras" / "unrelated.safetensors")
+    env["RETOUCH_QWEN_LORAS"] = (
+        f"removal={unrelated},white-balance={tiny_qwen_dir / 'loras' / 'white-balance.safetensors'}"
+    )
+    runner = _loaded(load_settings(GenerationSettings, env, log_json=False))
+    tasks = runner.health().tasks
+    assert tasks is not None
+    assert tasks["removal"].startswith("unavailable: its keys match none of the transformer's layers")
+    assert "single_blocks.0.linear1" in tasks["removal"]
+    assert tasks["white-balance"].startswith("lora (") and tasks["insertion"] == "base model (no LoRA configured)"
+    assert "removal" not in _engine(runner).pipeline.get_list_adapters()["transformer"]
+    with pytest.raises(ProblemError) as caught:
+        runner.prepare(_request("removal"))
+    assert caught.value.status == 503 and "removal" in caught.value.detail and "match none" in caught.value.detail
+    # Other tasks still run.
+    assert decode(runner.run(_request("white-balance", mask=None, seed=1)).image).size == (64, 64)
+
+    strict = Runner(load_settings(GenerationSettings, env, log_json=False, qwen_strict_loras=True))
+    strict.load()
+    assert strict.state == "failed" and "removal LoRA" in (strict.error or "") and "match none" in (strict.error or "")
+
+
+def test_a_task_without_a_lora_is_edited_by_the_base_model(tiny_qwen_dir: Path) -> None:
+    runner = _loaded(_settings(tiny_qwen_dir, tasks=("removal",)))
+    engine = _engine(runner)
+    assert engine.profiles == {"removal": "seed", "insertion": "instruct", "white-balance": "instruct"}
+    pipe = engine.pipeline
+    result = runner.run(_request("white-balance", mask=None, seed=1, quality="best"))
+    assert decode(result.image).size == (64, 64)
+    assert _lora_disabled(pipe)  # no adapter at all: the base model
+    runner.run(_request("removal", seed=1, quality="best"))
+    assert pipe.get_active_adapters() == ["removal"] and not _lora_disabled(pipe)
+    inserted = runner.run(_request("insertion", prompt="a red ball", seed=1))
+    assert decode(inserted.image).size == (64, 64)
+
+
+def _lora_disabled(pipe: Any) -> bool:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [m for m in pipe.transformer.modules() if isinstance(m, BaseTunerLayer)]
+    return bool(layers) and all(layer.disable_adapters for layer in layers)
+
+
+def test_fast_quality_uses_lightning_steps_its_scheduler_and_no_cfg(runner: Runner) -> None:
+    engine = _engine(runner)
+    passes = _count_passes(engine)
+    events: list[RunEvent] = []
+    result = runner.run(
+        _request("white-balance", mask=None, seed=1, quality="fast", num_inference_steps=28), events.append
+    )
+    assert len(passes) == 8  # 8 Lightning steps x 1 pass (no CFG) instead of the schema's 28 x 2
+    config = engine.pipeline.scheduler.config
+    assert (config.base_shift, config.max_shift, config.use_dynamic_shifting) == (
+        LIGHTNING_SCHEDULER["base_shift"],
+        LIGHTNING_SCHEDULER["max_shift"],
+        True,
+    )
+    assert any("num_inference_steps: 8" in note for note in result.notes)
+    steps = [e.total_steps for e in events if isinstance(e, ProgressEvent) and e.stage == "denoising"]
+    assert set(steps) == {8}
+    passes.clear()
+    # best with the seed profile: 10 steps, white balance with true CFG 3.3 (two passes a step)
+    runner.run(_request("white-balance", mask=None, seed=1, quality="best", num_inference_steps=28))
+    assert len(passes) == 20
+    assert engine.pipeline.scheduler.config.base_shift != LIGHTNING_SCHEDULER["base_shift"]
+    passes.clear()
+    runner.run(_request("removal", seed=1, quality="best", num_inference_steps=28))
+    assert len(passes) == 10  # seed removal: 10 steps, no CFG
+    passes.clear()
+    runner.run(_request("removal", seed=1, quality="best", num_inference_steps=3))
+    assert len(passes) == 3  # steps the request chose are kept
+
+
+def test_fast_and_best_differ_and_each_is_reproducible(runner: Runner) -> None:
+    fast = runner.run(_request(seed=9, quality="fast"))
+    best = runner.run(_request(seed=9, quality="best"))
+    assert fast.image != best.image
+    assert runner.run(_request(seed=9, quality="fast")).image == fast.image
+
+
+def test_fast_without_a_lightning_lora_is_refused(tiny_qwen_dir: Path) -> None:
+    runner = Runner(_settings(tiny_qwen_dir, qwen_lightning_lora=None))
+    with pytest.raises(ProblemError) as caught:
+        runner.prepare(_request(quality="fast"))
+    assert caught.value.status == 422 and "Lightning" in caught.value.detail
+    assert _engine(runner).default_quality == "best"
+
+
+def test_a_guidance_distilled_config_no_longer_crashes_the_transformer(tmp_path: Path, tiny_qwen_dir: Path) -> None:
+    shutil.copytree(tiny_qwen_dir, tmp_path / "tiny", dirs_exist_ok=True)
+    config_path = tmp_path / "tiny" / "model" / "transformer" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["guidance_embeds"] = True
+    config_path.write_text(json.dumps(config))
+    runner = _loaded(_settings(tmp_path / "tiny"))
+    # diffusers' guidance branch calls QwenTimestepProjEmbeddings.forward() with one argument too many.
+    result = runner.run(_request(seed=1, guidance_scale=2.0, quality="best"))
+    assert decode(result.image).size == (64, 64)
+    assert runner.run(_request(seed=1, true_cfg_scale=2.0, quality="best")).image == result.image
+
+
+def test_compiled_hot_swapped_adapters_give_the_uncompiled_pixels(tiny_qwen_dir: Path, runner: Runner) -> None:
+    compiled = _loaded(_settings(tiny_qwen_dir, qwen_compile=True, qwen_compile_backend="eager"))
+    engine = _engine(compiled)
+    assert engine.compiled
+    assert sorted(engine.pipeline.get_list_adapters()["transformer"]) == ["lightning", "task"]
+    for task, quality in (
+        ("removal", "fast"),
+        ("white-balance", "best"),
+        ("removal", "best"),
+        ("white-balance", "fast"),
+    ):
+        fields: dict[str, Any] = {"mask": None} if task == "white-balance" else {}
+        request = _request(task, seed=4, quality=quality, **fields)
+        assert compiled.run(request).image == runner.run(request).image, (task, quality)
 
 
 def test_progress_events_count_the_denoising_steps(runner: Runner) -> None:
@@ -144,21 +338,33 @@ def test_insertion_and_white_balance_run_with_their_own_conditioning(runner: Run
         assert decode(result.image).size == (64, 64)
 
 
-async def test_a_task_without_an_adapter_is_refused_before_any_model_work(tiny_qwen_dir: Path) -> None:
-    app = create_app(_settings(tiny_qwen_dir, tasks=("removal",)))
-    # No lifespan: the model is not even loading, so a refusal cannot have touched it.
-    import httpx
+def test_the_engine_shows_the_model_the_seed_layouts(runner: Runner) -> None:
+    engine = _engine(runner)
+    job = runner.prepare(_request(seed=1, mask_tool_type="box"))
+    plan = engine._plan(job)
+    profile, profiled = engine.condition(job, plan)
+    assert profile == "seed" and profiled.prompt == "remove object" and len(profiled.images) == 3
+    holed, mask, prefill = (np.asarray(image) for image in profiled.images)
+    inside = np.asarray(plan.to_frame(job.mask, mask=True)) > 127  # type: ignore[arg-type]
+    assert (holed[inside] == 0).all() and (mask[inside] == 255).all() and (prefill[inside] != 0).any()
+    assert np.array_equal(holed[~inside], np.asarray(plan.to_frame(job.image))[~inside])
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g.test") as raw:
-        response = await raw.post(
-            "/api/generation/run",
-            content=_encode(_request("white-balance", mask=None)),
-            headers={"content-type": "application/json"},
+
+def test_a_seed_insertion_is_composited_over_its_widened_mask(runner: Runner) -> None:
+    reference = Image.new("RGB", (32, 32), (200, 30, 30))
+    reference_mask = box_mask((32, 32), (8, 8, 24, 24))
+    job = runner.prepare(
+        _request(
+            "insertion", reference_image=png(reference), reference_mask_R=png(reference_mask), mask_tool_type="box"
         )
-    assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
-    assert "no LoRA adapter" in response.json()["detail"] and "white-balance" in response.json()["detail"]
-    assert app.state.runner.state == "loading" and app.state.runner.engines["qwen"]._pipe is None
+    )
+    result = _engine(runner).edit(job, lambda *a, **k: None, lambda: False)
+    assert result.composite_mask is not None
+    region = np.asarray(result.composite_mask) > 127
+    target = np.asarray(MASK) > 127
+    assert region[target].all() and region.sum() > target.sum()
+    below = np.flatnonzero(region.any(axis=1))[-1]
+    assert below > 44  # widened downwards for the shadow
 
 
 async def test_conflicting_guidance_is_refused_before_any_model_work(tiny_qwen_dir: Path) -> None:
@@ -175,16 +381,16 @@ async def test_conflicting_guidance_is_refused_before_any_model_work(tiny_qwen_d
     assert app.state.runner.engines["qwen"]._pipe is None
 
 
-async def test_the_sdk_raises_422_for_a_task_without_an_adapter(tiny_qwen_dir: Path) -> None:
-    app = create_app(_settings(tiny_qwen_dir, tasks=("removal", "white-balance")))
+async def test_the_sdk_raises_422_for_fast_quality_where_there_is_no_lightning(tiny_qwen_dir: Path) -> None:
+    app = create_app(_settings(tiny_qwen_dir, qwen_lightning_lora=None))
     async with serve_in_process(app) as client:
         with pytest.raises(UnprocessableEntityError):
-            await client.generation.run(_request("insertion", reference_image=png(PICTURE), reference_mask_R=png(MASK)))
+            await client.generation.run(_request("removal", quality="fast"))
 
 
 def test_guidance_scale_is_the_cfg_scale_and_a_conflict_is_refused(runner: Runner) -> None:
-    same = runner.run(_request(seed=7, guidance_scale=2.0))
-    explicit = runner.run(_request(seed=7, true_cfg_scale=2.0))
+    same = runner.run(_request(seed=7, guidance_scale=2.0, quality="best"))
+    explicit = runner.run(_request(seed=7, true_cfg_scale=2.0, quality="best"))
     assert same.image == explicit.image
     with pytest.raises(ProblemError) as caught:
         runner.run(_request(seed=7, guidance_scale=2.0, true_cfg_scale=3.0))

@@ -7,7 +7,12 @@
   encoder from a config, a byte-level BPE tokenizer (256 byte symbols, no merges, Qwen's special
   tokens), a ``Qwen2VLProcessor`` with its image and video processors, and the flow-matching
   scheduler;
-- ``loras/<task>.safetensors``: one random LoRA per task (peft, on the attention projections).
+- ``loras/<task>.safetensors``: one random LoRA per task on the attention projections, in the
+  DiffSynth-Studio key format of the seed's LoRAs (``transformer_blocks.0.attn.to_q.lora_A.default.weight``,
+  no ``transformer.`` prefix), which diffusers converts on loading;
+- ``loras/lightning.safetensors``: a random LoRA in diffusers' own format standing in for
+  Qwen-Image-Lightning;
+- ``loras/unrelated.safetensors``: a LoRA whose keys match none of the transformer's layers.
 
 It returns the environment that points the generation service's ``qwen`` engine at them, so the
 engine loads everything through its production path (``from_pretrained`` + ``load_lora_weights``).
@@ -23,11 +28,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["TASKS", "TINY_WORKING_SIZE", "build_tiny_qwen", "tiny_qwen_env"]
+__all__ = ["TASKS", "TINY_AREA", "TINY_LORA_LAYERS", "TINY_WORKING_SIZE", "build_tiny_qwen", "tiny_qwen_env"]
 
 TASKS = ("removal", "insertion", "white-balance")
 #: The working frame the tiny model runs at (its latent grid needs multiples of 16).
 TINY_WORKING_SIZE = 64
+#: The pixel area the tiny model's condition latents (and so its frames) have.
+TINY_AREA = 64 * 64
+#: Layers each tiny LoRA touches: 2 blocks x (to_q, to_k, to_v, to_out.0).
+TINY_LORA_LAYERS = 8
 _SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
 
 
@@ -42,7 +51,7 @@ def _tokenizer() -> object:
     return tokenizer
 
 
-def _pipeline(seed: int) -> object:
+def _pipeline(seed: int, *, guidance_embeds: bool = False) -> object:
     import torch
     from diffusers import (
         AutoencoderKLQwenImage,
@@ -75,7 +84,7 @@ def _pipeline(seed: int) -> object:
         attention_head_dim=16,
         num_attention_heads=3,
         joint_attention_dim=16,
-        guidance_embeds=False,
+        guidance_embeds=guidance_embeds,
         axes_dims_rope=(8, 4, 4),
     )
     z_dim = 4
@@ -128,20 +137,34 @@ def _write_loras(model_dir: Path, lora_dir: Path, tasks: tuple[str, ...]) -> dic
     from diffusers import QwenImageEditPlusPipeline, QwenImageTransformer2DModel
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import save_file
 
     transformer = QwenImageTransformer2DModel.from_pretrained(model_dir / "transformer")
     # Random A and B (not peft's zero B), so each adapter really changes the output.
     config = LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False)
+    lora_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, str] = {}
-    for index, task in enumerate(tasks):
+    for index, task in enumerate((*tasks, "lightning")):
         torch.manual_seed(1000 + index)
         transformer.add_adapter(config, adapter_name=task)
         weights = get_peft_model_state_dict(transformer, adapter_name=task)
-        QwenImageEditPlusPipeline.save_lora_weights(
-            lora_dir, transformer_lora_layers=weights, weight_name=f"{task}.safetensors"
-        )
+        if task == "lightning":
+            QwenImageEditPlusPipeline.save_lora_weights(
+                lora_dir, transformer_lora_layers=weights, weight_name=f"{task}.safetensors"
+            )
+        else:  # DiffSynth-Studio's layout, as the seed's removal_cp / insertion_cp / wb_cp
+            diffsynth = {
+                key.replace(".lora_A.", ".lora_A.default.").replace(".lora_B.", ".lora_B.default."): value
+                for key, value in weights.items()
+            }
+            save_file({k: v.contiguous() for k, v in diffsynth.items()}, str(lora_dir / f"{task}.safetensors"))
         transformer.delete_adapters(task)
         paths[task] = str(lora_dir / f"{task}.safetensors")
+    unrelated = {
+        "single_blocks.0.linear1.lora_A.weight": torch.randn(4, 16),
+        "single_blocks.0.linear1.lora_B.weight": torch.randn(16, 4),
+    }
+    save_file(unrelated, str(lora_dir / "unrelated.safetensors"))
     return paths
 
 
@@ -158,18 +181,20 @@ def tiny_qwen_env(directory: Path, tasks: tuple[str, ...] = TASKS) -> dict[str, 
         "RETOUCH_GENERATION_WORKING_SIZE": str(TINY_WORKING_SIZE),
         "RETOUCH_GENERATION_MAX_ORIGINAL_SIDE": "128",
         # The real model's condition sizes (1024x1024, 384x384) would make each CPU step seconds long.
-        "RETOUCH_QWEN_VAE_IMAGE_AREA": str(64 * 64),
+        "RETOUCH_QWEN_VAE_IMAGE_AREA": str(TINY_AREA),
         "RETOUCH_QWEN_CONDITION_IMAGE_AREA": str(56 * 56),
         "RETOUCH_QWEN_MAX_SEQUENCE_LENGTH": "512",
+        "RETOUCH_QWEN_LIGHTNING_LORA": str(directory / "loras" / "lightning.safetensors"),
     }
 
 
-def build_tiny_qwen(directory: Path | str, *, seed: int = 0) -> dict[str, str]:
+def build_tiny_qwen(directory: Path | str, *, seed: int = 0, guidance_embeds: bool = False) -> dict[str, str]:
     """Build the tiny model and one LoRA per task under ``directory``; return the ``RETOUCH_*``
-    environment that configures the generation service to use them (engine ``qwen``, CPU)."""
+    environment that configures the generation service to use them (engine ``qwen``, CPU).
+    ``guidance_embeds`` writes a transformer whose config claims guidance distillation."""
     directory = Path(directory)
     model_dir = directory / "model"
-    pipeline = _pipeline(seed)
+    pipeline = _pipeline(seed, guidance_embeds=guidance_embeds)
     pipeline.save_pretrained(model_dir)  # type: ignore[attr-defined]
     _write_loras(model_dir, directory / "loras", TASKS)
     return tiny_qwen_env(directory)

@@ -115,6 +115,9 @@ class Runner:
             device=engine.device,
             engines=list(self.engines),
         )
+        task_states = getattr(engine, "task_states", None)  # model engines say how they do each task
+        if callable(task_states):
+            report.tasks = task_states()
         if self.state == "failed":
             report.status, report.ready, report.detail = "unhealthy", False, f"model failed to load: {self.error}"
         elif self.state != "ready":
@@ -189,8 +192,9 @@ class Runner:
             image = result.image.convert("RGB")
             if image.size != job.size:
                 raise RuntimeError(f"the {job.engine} engine returned {image.size}, not the input's {job.size}")
-            if job.mask is not None:
-                image = composite(job.image, image, job.mask, self.settings.composite_grow_px)
+            region = result.composite_mask if result.composite_mask is not None else job.mask
+            if region is not None:
+                image = composite(job.image, image, region, self.settings.composite_grow_px)
             png = encode_image(image, "png")
             timings["postprocess_s"] = time.perf_counter() - post_started
         finally:

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from retouch.runtime.models import find_installed
 from retouch.runtime.settings import ServiceSettings, SettingsError
 
-__all__ = ["ENGINE_NAMES", "ENGINE_TASKS", "TASKS", "GenerationSettings"]
+__all__ = ["ENGINE_NAMES", "ENGINE_TASKS", "PROFILE_NAMES", "TASKS", "GenerationSettings"]
 
 #: Engines this package provides.
 ENGINE_NAMES = ("classic", "qwen", "lama")
@@ -16,6 +16,8 @@ ENGINE_NAMES = ("classic", "qwen", "lama")
 ENGINE_TASKS: dict[str, tuple[str, ...]] = {"lama": ("removal",)}
 #: The edit tasks of the contract (``GenerationRequest.task_type``).
 TASKS = ("removal", "insertion", "white-balance")
+#: Conditioning profiles of model engines (``retouch.generation.conditioning``).
+PROFILE_NAMES = ("seed", "instruct")
 
 
 class GenerationSettings(ServiceSettings, kw_only=True):
@@ -30,6 +32,7 @@ class GenerationSettings(ServiceSettings, kw_only=True):
         "max_original_side": "RETOUCH_GENERATION_MAX_ORIGINAL_SIDE",
         "composite_grow_px": "RETOUCH_GENERATION_COMPOSITE_GROW_PX",
         "brush_grow_px": "RETOUCH_GENERATION_BRUSH_GROW_PX",
+        "composite_shadow_share": "RETOUCH_GENERATION_COMPOSITE_SHADOW_SHARE",
     }
 
     #: The engine that serves requests without an ``engine`` field. ``auto``: ``lama`` (with
@@ -79,6 +82,31 @@ class GenerationSettings(ServiceSettings, kw_only=True):
     #: tiny test models set small values so that CPU runs stay fast.
     qwen_vae_image_area: int | None = None
     qwen_condition_image_area: int | None = None
+    #: Conditioning profile per task (``removal=seed,insertion=instruct``): ``seed`` shows the model
+    #: exactly what the seed's LoRAs were trained on, ``instruct`` the picture, mask and cut-out with
+    #: a descriptive instruction. Unset tasks: ``seed`` where the task has a LoRA, else ``instruct``.
+    qwen_profiles: dict[str, str] = {}
+    #: The Qwen-Image-Lightning LoRA for ``quality="fast"`` (few steps, no CFG); unset: no fast mode.
+    qwen_lightning_lora: str | None = None
+    #: Steps of the Lightning LoRA's distillation (4 or 8: the file's own number).
+    qwen_lightning_steps: int = 8
+    #: ``fast`` or ``best`` for requests that do not say; unset: ``fast`` when a Lightning LoRA is
+    #: configured, else ``best``.
+    qwen_quality: Literal["fast", "best"] | None = None
+    #: Compile the transformer's repeated blocks (``torch.compile``; adapters are then hot-swapped
+    #: so a task switch never recompiles). Set TORCHINDUCTOR_CACHE_DIR to a persistent place.
+    qwen_compile: bool = False
+    #: ``torch.compile`` backend of that (``inductor``; tests use ``eager``).
+    qwen_compile_backend: str = "inductor"
+    #: Fail start-up when a task's LoRA does not load or touches no layer (default: the service
+    #: starts and health reports that task unavailable, with the reason).
+    qwen_strict_loras: bool = False
+    #: Engine that pre-fills the hole for the ``seed`` removal profile (``lama``, ``classic``);
+    #: unset: the best one available here (LaMa when it loads, else classic).
+    qwen_prefill_engine: str | None = None
+    #: The band below an edit that a model's output may also change, as a share of the mask's
+    #: height (shadows and reflections next to the object), beside ``composite_grow_px`` all round.
+    composite_shadow_share: float = 0.35
 
     #: The big-lama TorchScript file (``big-lama.pt``); unset: the one installed in the models
     #: directory (``retouch-local models pull lama``).
@@ -114,6 +142,20 @@ class GenerationSettings(ServiceSettings, kw_only=True):
         unknown = sorted(set(self.qwen_loras) - set(TASKS))
         if unknown:
             raise SettingsError(f"RETOUCH_QWEN_LORAS names unknown tasks {unknown}; tasks are {list(TASKS)}")
+        unknown = sorted(set(self.qwen_profiles) - set(TASKS))
+        if unknown:
+            raise SettingsError(f"RETOUCH_QWEN_PROFILES names unknown tasks {unknown}; tasks are {list(TASKS)}")
+        bad = sorted({profile for profile in self.qwen_profiles.values()} - set(PROFILE_NAMES))
+        if bad:
+            raise SettingsError(
+                f"RETOUCH_QWEN_PROFILES names unknown profiles {bad}; profiles are {list(PROFILE_NAMES)}"
+            )
+        if self.qwen_lightning_steps not in (4, 8):
+            raise SettingsError(f"RETOUCH_QWEN_LIGHTNING_STEPS must be 4 or 8, got {self.qwen_lightning_steps}")
+        if not 0.0 <= self.composite_shadow_share <= 2.0:
+            raise SettingsError(
+                f"RETOUCH_GENERATION_COMPOSITE_SHADOW_SHARE must be within 0..2, got {self.composite_shadow_share}"
+            )
         for area in ("qwen_vae_image_area", "qwen_condition_image_area"):
             value = getattr(self, area)
             if value is not None and value < 32 * 32:

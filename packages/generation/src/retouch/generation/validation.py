@@ -21,6 +21,7 @@ from retouch.generation.compositing import binary, grow
 from retouch.generation.settings import GenerationSettings
 from retouch.runtime.images import ImageLimits, open_image, open_mask
 from retouch.runtime.problems import field_error
+from retouch.runtime.references import reference_mask as interpret_reference
 from retouch.runtime.validation import generation_request_errors, raise_field_errors
 from retouch.sdk.models.generation import RunRequest, TaskType
 
@@ -52,6 +53,8 @@ class EditJob:
     seed: int | None = None
     input_quality: str = "resized"
     mask_tool_type: str = "brush"
+    #: ``fast`` / ``best`` as the request asks; ``None``: the engine's default.
+    quality: str | None = None
     #: Notes for the caller about fields the engine honours in its own way (sent with the result).
     notes: list[str] = field(default_factory=list)
 
@@ -102,13 +105,17 @@ def validate(request: RunRequest, *, run_id: str, settings: GenerationSettings) 
 
     reference: Image.Image | None = None
     reference_mask: Image.Image | None = None
-    # generation_request_errors has made sure a reference comes with its mask, for insertion only.
-    if request.reference_image is not None and request.reference_mask_R is not None:
-        reference = open_image(request.reference_image, field="reference_image", limits=limits, mode="RGB")
-        reference_mask = _binary_mask(
-            open_mask(request.reference_mask_R, field="reference_mask_R", limits=limits, size=reference.size)
-        )
+    # generation_request_errors has made sure a reference is for insertion only. Every shape of
+    # reference (cut-out with alpha, mask R of another size, picture alone) becomes the picture and
+    # the object's mask on it, the same way the jobs service read it (retouch.runtime.references).
+    if request.reference_image is not None:
+        given = open_image(request.reference_image, field="reference_image", limits=limits, mode=None)
+        mask_r = None
+        if request.reference_mask_R is not None:
+            mask_r = open_mask(request.reference_mask_R, field="reference_mask_R", limits=limits)
+        reference_mask = _binary_mask(interpret_reference(given, mask_r))
         _require_nonempty(reference_mask, "reference_mask_R")
+        reference = given.convert("RGB")
 
     prompt = request.prompt.strip()
 
@@ -129,4 +136,5 @@ def validate(request: RunRequest, *, run_id: str, settings: GenerationSettings) 
         seed=request.seed,
         input_quality=request.input_quality,
         mask_tool_type=request.mask_tool_type,
+        quality=request.quality,
     )

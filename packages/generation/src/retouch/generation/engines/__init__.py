@@ -55,6 +55,9 @@ class EditResult:
     image: Image.Image
     seed: int | None = None
     notes: list[str] = field(default_factory=list)
+    #: Where the output replaces the input when that is not the job's mask (mode L, the input's
+    #: size): a model's edit region also covers the shadow and reflection next to the object.
+    composite_mask: Image.Image | None = None
 
 
 class Engine(Protocol):

@@ -26,6 +26,9 @@ class Health(msgspec.Struct, kw_only=True):
     device: str | None = None
     ready: bool = True
     detail: str | None = None
+    #: Generation: per task (and ``fast``), how the engine does it: ``lora (...)``, ``base model
+    #: (...)`` or ``unavailable: <why>``; ``None`` where the engine has no such distinction.
+    tasks: dict[str, str] | None = None
     #: Every engine the service serves (``engine`` is the default among them); ``None`` where it
     #: has no engines. A client offers only these.
     engines: list[str] | None = None

@@ -59,6 +59,9 @@ class GenerationRequest(msgspec.Struct, kw_only=True):
     mask_tool_type: Literal["brush", "box"] = "brush"
     #: Engine override where the deployment offers several (e.g. ``classic``, ``qwen``).
     engine: str | None = None
+    #: Model engines: ``fast`` (a few distilled steps, no CFG) or ``best`` (the full schedule);
+    #: ``None``: the deployment's default. Engines without the distinction ignore it.
+    quality: Literal["fast", "best"] | None = None
 
 
 class RunRequest(GenerationRequest, kw_only=True):
