@@ -1,0 +1,262 @@
+"""Exemplar-based hole filling: the classic engine's default removal.
+
+A fill made of the picture's own patches, so texture (bricks, grass, fur) continues into the hole
+instead of being smoothed over:
+
+1. **A crop around the hole**, with a margin as large as the hole: patches come from the hole's
+   surroundings, not from a far corner of the picture that merely looks alike, and a 12 MP photo
+   costs what its hole costs.
+2. **Coarse to fine.** A pyramid of the crop; at the coarsest level (the hole a couple of dozen
+   pixels across) OpenCV contrib's shift-map fill (``cv2.xphoto.inpaint``, ``INPAINT_SHIFTMAP``;
+   Telea where the contrib module is missing) gives the structure, which is then refined by patch
+   matching (PatchMatch: propagation and random search, vectorised over the whole hole) and patch
+   voting (each hole pixel the weighted mean of the matched patches that cover it), Wexler-style.
+   Each finer level starts from the coarser one's matches scaled up, so a choice made with the whole
+   hole in view is kept and only refined where the detail says so.
+3. **Coarse colour from a smooth fill, detail from the patches.** Patch matching alone happily
+   grows the wrong surface into a hole (a dark collar over an orange suit). The patch distance
+   therefore includes the distance to a coarse-colour guide (the Telea fill, blurred), and the
+   result's shading below a 4-pixel blur is taken from that guide while the patches' texture is kept.
+4. **No seam**: target patches that reach past the hole's edge must agree with the pixels there,
+   so the fill meets its surroundings in colour and texture; the pixels outside the hole are never
+   changed.
+
+Work is in CIE Lab (OpenCV's 8-bit scaling), where a patch distance is closer to what the eye sees.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["exemplar_fill", "shift_map_fill"]
+
+U8 = NDArray[np.uint8]
+F32 = NDArray[np.float32]
+I64 = NDArray[np.int64]
+Bools = NDArray[np.bool_]
+
+#: Patch radius (a patch is ``2 * radius + 1`` pixels a side).
+_RADIUS = 3
+#: The coarsest level's hole is at most this many pixels across.
+_COARSEST_HOLE = 24
+#: Above this hole size (pixels across) a level only carries the coarser matches up, without a search:
+#: patches are still copied at full resolution, at a fraction of the cost.
+_SEARCH_HOLE = 320
+#: Patch-match iterations and voting rounds at the coarsest level and at the finer ones.
+_COARSE_ROUNDS, _FINE_ROUNDS = 4, 2
+_PM_ITERATIONS = 3
+#: Blur (pixels of the level) of the coarse-colour guide, and its weight against the patch distance.
+_GUIDE_SIGMA = 2.0
+_GUIDE_WEIGHT = 0.1
+#: Blur (pixels) below which the fill's colour follows the smooth fill rather than the patches.
+_LOWPASS_SIGMA = 4.0
+
+
+def shift_map_fill(image: U8, hole: Bools) -> U8:
+    """``image`` (RGB) with ``hole`` filled by OpenCV contrib's shift-map (Telea when the contrib
+    module is not installed)."""
+    import cv2
+
+    if not hasattr(cv2, "xphoto"):
+        return np.asarray(cv2.inpaint(image, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA), np.uint8)
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2Lab)
+    out = np.zeros_like(lab)
+    # xphoto's mask marks the KNOWN pixels (the inverse of cv2.inpaint's).
+    cv2.xphoto.inpaint(lab, np.where(hole, 0, 255).astype(np.uint8), out, cv2.xphoto.INPAINT_SHIFTMAP)
+    return np.asarray(cv2.cvtColor(out, cv2.COLOR_Lab2RGB), np.uint8)
+
+
+class _Level:
+    """One pyramid level: the padded Lab picture as a flat array, the hole and the valid sources."""
+
+    def __init__(self, lab: F32, hole: Bools, guide: F32) -> None:
+        import cv2
+
+        r = _RADIUS
+        self.height, self.width = hole.shape
+        self.hole = hole
+        self.padded_width = self.width + 2 * r
+        padded = cv2.copyMakeBorder(lab, r, r, r, r, cv2.BORDER_REFLECT)
+        self.flat: F32 = np.asarray(padded, np.float32).reshape(-1, 3).copy()
+        # The coarse colour each place should have: the smooth (Telea) fill, blurred, in the hole;
+        # the picture, blurred alike, elsewhere. A source whose colour there differs pays for it.
+        smooth = cv2.GaussianBlur(guide, (0, 0), _GUIDE_SIGMA)
+        self.guide: F32 = np.asarray(cv2.copyMakeBorder(smooth, r, r, r, r, cv2.BORDER_REFLECT), np.float32).reshape(
+            -1, 3
+        )
+        known = (~hole).astype(np.uint8)
+        # A source patch lies wholly on known pixels inside the picture.
+        kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+        whole = cv2.erode(known, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+        self.valid = np.zeros((self.height + 2 * r, self.padded_width), bool)
+        self.valid[r:-r, r:-r] = whole
+        self.valid_flat = self.valid.reshape(-1)
+        self.sources = np.flatnonzero(self.valid_flat)
+        ys, xs = np.nonzero(hole)
+        self.ty, self.tx = ys, xs
+        self.targets: I64 = (ys + r) * self.padded_width + (xs + r)
+        offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+        self.offsets = np.array([dy * self.padded_width + dx for dy, dx in offsets], dtype=np.int64)
+
+    def distance(self, targets: I64, sources: I64) -> F32:
+        """Sum of squared Lab differences between the patches centred at ``targets`` and ``sources``."""
+        diff = self.guide[targets] - self.guide[sources]
+        total: F32 = (_GUIDE_WEIGHT * len(self.offsets)) * np.einsum("ij,ij->i", diff, diff)
+        for offset in self.offsets:
+            diff = self.flat[targets + offset] - self.flat[sources + offset]
+            total += np.einsum("ij,ij->i", diff, diff)
+        return total
+
+    def random_sources(self, count: int, rng: np.random.Generator) -> I64:
+        """``count`` valid source centres drawn uniformly."""
+        return self.sources[rng.integers(0, len(self.sources), count)]
+
+
+def _patch_match(level: _Level, nnf: I64, rng: np.random.Generator, iterations: int) -> tuple[I64, F32]:
+    """Improve the match ``nnf`` (a source centre per hole pixel) by propagation and random search."""
+    targets = level.targets
+    dist = level.distance(targets, nnf)
+    dense = np.full(level.valid_flat.shape, -1, np.int64)
+    pw = level.padded_width
+    span = max(level.height, level.width)
+    for iteration in range(iterations):
+        dense[targets] = nnf
+        steps = (1, pw, -1, -pw) if iteration % 2 == 0 else (-1, -pw, 1, pw)
+        for step in steps:
+            # A neighbour matched at s suggests s minus the step for this pixel (coherent patches).
+            neighbour = dense[targets + step]
+            candidate = neighbour - step
+            ok = neighbour >= 0
+            ok[ok] = level.valid_flat[candidate[ok]]
+            if ok.any():
+                d = level.distance(targets[ok], candidate[ok])
+                better = d < dist[ok]
+                index = np.flatnonzero(ok)[better]
+                nnf[index], dist[index] = candidate[ok][better], d[better]
+                dense[targets[index]] = nnf[index]
+        radius = span
+        while radius >= 1:
+            sy, sx = np.divmod(nnf, pw)
+            cy = np.clip(sy + rng.integers(-radius, radius + 1, len(nnf)), 0, level.height + 2 * _RADIUS - 1)
+            cx = np.clip(sx + rng.integers(-radius, radius + 1, len(nnf)), 0, pw - 1)
+            candidate = cy * pw + cx
+            ok = level.valid_flat[candidate]
+            if ok.any():
+                d = level.distance(targets[ok], candidate[ok])
+                better = d < dist[ok]
+                index = np.flatnonzero(ok)[better]
+                nnf[index], dist[index] = candidate[ok][better], d[better]
+            radius //= 2
+    return nnf, dist
+
+
+def _vote(level: _Level, nnf: I64, dist: F32) -> None:
+    """Set every hole pixel to the weighted mean of the matched patches covering it (in place)."""
+    dense = np.full(level.valid_flat.shape, -1, np.int64)
+    weight_dense = np.zeros(level.valid_flat.shape, np.float32)
+    dense[level.targets] = nnf
+    # Good matches count more; the scale adapts to the level's typical match. (A Cauchy weight, not a
+    # Gaussian one: a pixel covered only by poor matches must still get their mean, not underflow.)
+    # The floor (about three Lab levels a pixel) keeps exact copies (distance 0) from making every
+    # other match weightless.
+    scale = max(float(np.median(dist)), 10.0 * len(level.offsets))
+    weight_dense[level.targets] = 1.0 / (1.0 + dist / scale) ** 2
+    total = np.zeros((len(nnf), 3), np.float32)
+    weights = np.zeros(len(nnf), np.float32)
+    for offset in level.offsets:
+        # The patch centred at p - offset covers p at its own offset.
+        centre = level.targets - offset
+        source = dense[centre]
+        ok = source >= 0
+        w = weight_dense[centre[ok]]
+        total[ok] += level.flat[source[ok] + offset] * w[:, None]
+        weights[ok] += w
+    level.flat[level.targets] = total / np.maximum(weights, 1e-30)[:, None]
+
+
+def _upsample(coarse: _Level, coarse_nnf: I64, fine: _Level, rng: np.random.Generator) -> I64:
+    """The fine level's matches from the coarse level's: each pixel takes its parent's source,
+    doubled, plus its own position within the parent."""
+    r, cpw, fpw = _RADIUS, coarse.padded_width, fine.padded_width
+    parent = np.full((coarse.height, coarse.width), -1, np.int64)
+    parent[coarse.ty, coarse.tx] = coarse_nnf
+    py = np.minimum(fine.ty // 2, coarse.height - 1)
+    px = np.minimum(fine.tx // 2, coarse.width - 1)
+    source = parent[py, px]
+    sy, sx = np.divmod(np.maximum(source, 0), cpw)
+    fy = 2 * (sy - r) + fine.ty % 2 + r
+    fx = 2 * (sx - r) + fine.tx % 2 + r
+    inside = (source >= 0) & (fy >= 0) & (fy < fine.height + 2 * r) & (fx >= 0) & (fx < fpw)
+    candidate = np.where(inside, fy * fpw + fx, 0)
+    ok = inside & fine.valid_flat[candidate]
+    nnf = fine.random_sources(len(fine.targets), rng)
+    nnf[ok] = candidate[ok]
+    return nnf
+
+
+def _lab(rgb: U8) -> F32:
+    import cv2
+
+    return np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab), np.float32)
+
+
+def exemplar_fill(image: U8, hole: Bools, *, seed: int = 0) -> U8:
+    """``image`` (RGB, the crop to work on) with ``hole`` filled from the picture's own patches;
+    pixels outside ``hole`` are returned unchanged."""
+    import cv2
+
+    if not hole.any():
+        return image.copy()
+    rng = np.random.default_rng(seed)
+    ys, xs = np.nonzero(hole)
+    extent = max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
+    # Telea first: the pyramid's blur must not carry the removed object's colour into the levels.
+    prefilled = np.asarray(cv2.inpaint(image, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA), np.uint8)
+    images, holes = [prefilled], [hole]
+    while extent / 2 ** (len(images) - 1) > _COARSEST_HOLE and min(images[-1].shape[:2]) >= 8 * (2 * _RADIUS + 1):
+        images.append(np.asarray(cv2.pyrDown(images[-1]), np.uint8))
+        h, w = images[-1].shape[:2]
+        previous = holes[-1].astype(np.uint8)
+        down = cv2.resize(previous, (w, h), interpolation=cv2.INTER_AREA) > 0
+        holes.append(cv2.dilate(down.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+
+    # The coarsest level: shift-map's structure, then refined.
+    coarsest_rgb = shift_map_fill(images[-1], holes[-1])
+    level = _Level(_lab(coarsest_rgb), holes[-1], _lab(images[-1]))
+    if len(level.sources) == 0:
+        return prefilled
+    nnf = level.random_sources(len(level.targets), rng)
+    nnf, dist = _patch_match(level, nnf, rng, 2 * _PM_ITERATIONS)
+    for _ in range(_COARSE_ROUNDS):
+        _vote(level, nnf, dist)
+        nnf, dist = _patch_match(level, nnf, rng, _PM_ITERATIONS)
+
+    for index in range(len(images) - 2, -1, -1):
+        fine = _Level(_lab(images[index]), holes[index], _lab(images[index]))
+        if len(fine.sources) == 0:
+            break
+        nnf = _upsample(level, nnf, fine, rng)
+        level = fine
+        dist = level.distance(level.targets, nnf)
+        _vote(level, nnf, dist)
+        if extent / 2**index <= _SEARCH_HOLE:
+            for _ in range(_FINE_ROUNDS):
+                nnf, dist = _patch_match(level, nnf, rng, _PM_ITERATIONS)
+                _vote(level, nnf, dist)
+
+    r = _RADIUS
+    lab = level.flat.reshape(level.height + 2 * r, level.padded_width, 3)[r:-r, r:-r]
+    # Where the patches chose a source of the wrong shade, the shade is corrected and the texture kept
+    # (blurs normalised over the hole, so the known pixels around it do not leak in).
+    sigma = _LOWPASS_SIGMA
+    if sigma > 0:
+        weight = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), sigma)[..., None]
+        ours = cv2.GaussianBlur(lab * hole[..., None], (0, 0), sigma) / np.maximum(weight, 1e-6)
+        guide = _lab(prefilled)
+        smooth = cv2.GaussianBlur(guide * hole[..., None], (0, 0), sigma) / np.maximum(weight, 1e-6)
+        lab = lab + np.where(hole[..., None], smooth - ours, 0.0).astype(np.float32)
+    filled = cv2.cvtColor(np.clip(np.rint(lab), 0, 255).astype(np.uint8), cv2.COLOR_Lab2RGB)
+    result = image.copy()
+    result[hole] = filled[hole]
+    return result
