@@ -45,6 +45,11 @@ def validate_request(request: GenerationRequest, limits: ImageLimits, engines: S
             _check_mask(image, "conditional_images[0]", limits, size)
         else:
             probe_image(image, f"conditional_images[{index}]", limits)
-    if request.reference_image is not None and request.reference_mask_R is not None:
-        reference_size = probe_image(request.reference_image, "reference_image", limits)
-        _check_mask(request.reference_mask_R, "reference_mask_R", limits, reference_size)
+    if request.reference_image is not None:
+        probe_image(request.reference_image, "reference_image", limits)
+    if request.reference_mask_R is not None:
+        # Any size: a mask drawn on the whole original goes with a cut-out of it (runtime.references).
+        probe_image(request.reference_mask_R, "reference_mask_R", limits)
+        mask = open_mask(request.reference_mask_R, field="reference_mask_R", limits=limits)
+        if bbox(binary(mask)) is None:
+            raise field_error("reference_mask_R", "mask is empty: no pixel is white (>127), so it marks no object")

@@ -52,21 +52,18 @@ def generation_request_errors(request: GenerationRequest, engines: Sequence[str]
             name = "reference_image" if request.reference_image is not None else "reference_mask_R"
             errors.append(FieldError(field=name, message=f"a reference is only used by insertion, not by {task}"))
         else:
+            # A reference alone is honoured (its alpha, or the whole picture, is the object; see
+            # retouch.runtime.references); a mask R alone has nothing to mask.
             check(
                 request.reference_image is not None,
                 "reference_image",
                 "reference_mask_R was given without the reference_image it masks",
             )
-            check(
-                request.reference_mask_R is not None,
-                "reference_mask_R",
-                "reference_image needs reference_mask_R marking the object to insert",
-            )
     elif task == "insertion":
         check(
             bool(request.prompt.strip()),
             "prompt",
-            "insertion needs a reference_image (with reference_mask_R) or a prompt saying what to insert",
+            "insertion needs a reference_image (the object, optionally with reference_mask_R) or a prompt saying what to insert",
         )
     return errors
 
