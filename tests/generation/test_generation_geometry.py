@@ -35,7 +35,7 @@ def test_a_small_edit_in_a_big_picture_is_cropped_at_native_resolution() -> None
     plan = plan_crop((4000, 3000), (1800, 1400, 1900, 1500), 1024 * 1024, whole=False)
     left, top, right, bottom = plan.box
     assert left <= 1800 and top <= 1400 and right >= 1900 and bottom >= 1500  # the mask is inside
-    assert 0 <= left and 0 <= top and right <= 4000 and bottom <= 3000
+    assert left >= 0 and top >= 0 and right <= 4000 and bottom <= 3000
     assert abs(plan.scale - 1) < 0.05  # about one frame pixel per input pixel
     assert abs((right - left) / (bottom - top) - plan.frame[0] / plan.frame[1]) < 0.01  # no distortion
 
