@@ -25,6 +25,7 @@ PREFIXES: tuple[tuple[str, str], ...] = (
     ("/api/image-utils", "image_utils"),
     ("/api/smart-mask", "segmentation"),
     ("/api/generate", "job_manager"),
+    ("/api/assets", "job_manager"),
 )
 #: Paths the gateway answers itself.
 GATEWAY_PATHS = frozenset({"/api/health", "/api/system/health", "/api/openapi.json"})

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from retouch.runtime.assets import AssetContextMiddleware, AssetSource, HttpAssetSource
 from retouch.runtime.concurrency import configure_workers
 from retouch.runtime.http import StructResponse
 from retouch.runtime.logging import configure_logging, current_request_id
@@ -75,12 +76,14 @@ def create_service_app(
     middleware: Sequence[Middleware] = (),
     outer_middleware: Sequence[Middleware] = (),
     require_token: bool = True,
+    assets: AssetSource | None = None,
 ) -> Starlette:
     """A service app with ``GET /api/health``, problem+json errors, request ids, the body limit,
     the service-token check (when ``settings.service_token`` is set and ``require_token``) and
     JSON logs. ``lifespan`` runs inside the shared one (load models there). ``outer_middleware``
     wraps the token and body-limit checks (CORS belongs there, so their refusals stay readable by
-    a browser); ``middleware`` runs inside them."""
+    a browser); ``middleware`` runs inside them. ``asset:<id>`` references in its requests are read
+    through ``assets`` (default: the jobs service at ``settings.assets_url``, if set)."""
 
     def default_health() -> Health:
         return Health(service=name, version=version)
@@ -106,7 +109,16 @@ def create_service_app(
     stack: list[Middleware] = [Middleware(RequestContextMiddleware), *outer_middleware]
     if settings.service_token and require_token:
         stack.append(Middleware(ServiceTokenMiddleware, token=settings.service_token, open_paths=open_paths))
-    stack.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
+    stack.append(
+        Middleware(
+            BodyLimitMiddleware,
+            max_bytes=settings.max_body_bytes,
+            per_prefix={"/api/assets": (settings.max_asset_bytes, "RETOUCH_MAX_ASSET_BYTES")},
+        )
+    )
+    if assets is None and settings.assets_url:
+        assets = HttpAssetSource(settings.assets_url, service_token=settings.service_token)
+    stack.append(Middleware(AssetContextMiddleware, source=assets))
     stack.extend(middleware)
 
     app = Starlette(

@@ -7,7 +7,7 @@ import hmac
 import logging
 import re
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -105,14 +105,26 @@ class BodyLimitMiddleware:
     """Refuses bodies over ``max_bytes`` with 413: at once when ``Content-Length`` says so, else as
     soon as the streamed body crosses the limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, per_prefix: Mapping[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.variable = "RETOUCH_MAX_BODY_BYTES"
+        # Path prefixes with a limit of their own and the variable naming it (asset uploads).
+        self.per_prefix = dict(per_prefix or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.per_prefix:
+            path: str = scope.get("path", "")
+            for prefix, (limit, variable) in self.per_prefix.items():
+                if path == prefix or path.startswith(prefix + "/"):
+                    await self._limited(scope, receive, send, limit, variable)
+                    return
+        await self._limited(scope, receive, send, self.max_bytes, self.variable)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, max_bytes: int, variable: str) -> None:
         length = _header(scope, b"content-length")
         if length is not None:
             try:
@@ -124,11 +136,11 @@ class BodyLimitMiddleware:
                     scope, receive, send, ProblemError(400, "invalid Content-Length").to_problem(request_id_var.get())
                 )
                 return
-            if declared > self.max_bytes:
-                await self._too_large(scope, receive, send)
+            if declared > max_bytes:
+                await self._too_large(scope, receive, send, max_bytes, variable)
                 return
         received = 0
-        limit = self.max_bytes
+        limit = max_bytes
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -136,13 +148,13 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise ProblemError(413, f"request body exceeds the limit of {limit} bytes (RETOUCH_MAX_BODY_BYTES)")
+                    raise ProblemError(413, f"request body exceeds the limit of {limit} bytes ({variable})")
             return message
 
         await self.app(scope, counting_receive, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"request body exceeds the limit of {self.max_bytes} bytes (RETOUCH_MAX_BODY_BYTES)"
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, max_bytes: int, variable: str) -> None:
+        detail = f"request body exceeds the limit of {max_bytes} bytes ({variable})"
         await _send_problem(
             scope, receive, send, ProblemError(413, detail).to_problem(request_id_var.get()), {"connection": "close"}
         )

@@ -33,6 +33,11 @@ class ServiceSettings(msgspec.Struct, kw_only=True):
     service_token: str | None = None
     #: Largest request body accepted, in bytes.
     max_body_bytes: int = 64 * 1024 * 1024
+    #: Largest picture uploaded to ``/api/assets`` (streamed to disk, never held whole in memory).
+    max_asset_bytes: int = 512 * 1024 * 1024
+    #: The jobs service, where ``asset:<id>`` references are read (unset: this service refuses them,
+    #: unless it holds the assets itself).
+    assets_url: str | None = None
     #: Largest decoded image, in pixels (width * height).
     max_image_pixels: int = 50_000_000
     #: Longest image side, in pixels.
@@ -41,15 +46,15 @@ class ServiceSettings(msgspec.Struct, kw_only=True):
     cpu_workers: int = 4
     #: Where the service keeps files (SQLite, blobs, caches).
     data_dir: Path = Path("./.retouch-data")
+    #: Where ``retouch models pull`` installs learned models (``retouch.runtime.models``); engines
+    #: that can use one pick it up from here. Unset: only explicitly configured weights are used.
+    models_dir: Path | None = None
     log_level: str = "INFO"
     #: JSON lines (``true``) or plain text logs.
     log_json: bool = True
 
     def __post_init__(self) -> None:
-    #: Where ``retouch models pull`` installs learned models (``retouch.runtime.models``); engines
-    #: that can use one pick it up from here. Unset: only explicitly configured weights are used.
-    models_dir: Path | None = None
-        for name in ("max_body_bytes", "max_image_pixels", "max_image_side", "cpu_workers"):
+        for name in ("max_body_bytes", "max_asset_bytes", "max_image_pixels", "max_image_side", "cpu_workers"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(type(self), name)} must be positive, got {getattr(self, name)}")
 

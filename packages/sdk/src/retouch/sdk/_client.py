@@ -24,6 +24,7 @@ from retouch.sdk._base import (
 )
 from retouch.sdk._transport import AsyncRetryTransport, RetryPolicy, RetryTransport
 from retouch.sdk.models.common import Health, SystemHealth
+from retouch.sdk.resources.assets import Assets, AsyncAssets
 from retouch.sdk.resources.generation import AsyncGeneration, Generation
 from retouch.sdk.resources.image_utils import AsyncImageUtils, ImageUtils
 from retouch.sdk.resources.jobs import AsyncJobs, Jobs
@@ -67,6 +68,10 @@ class Client:
         self.smart_mask = self.segmentation.smart_mask
         #: Direct calls to a generation service (internal; most callers want :attr:`jobs`).
         self.generation = Generation(self)
+        #: Pictures uploaded once and passed as ``asset:<id>``: upload, get, delete, ref.
+        self.assets = Assets(self)
+        # Asset ids this client uploaded (``assets.ref`` does not send those again).
+        self._uploaded: set[str] = set()
         #: Async generation jobs: submit, watch, fetch, cancel.
         self.jobs = Jobs(self)
         #: Submit an edit and wait for its result, with progress: :meth:`Jobs.edit`.
@@ -177,6 +182,10 @@ class AsyncClient:
         self.smart_mask = self.segmentation.smart_mask
         #: Direct calls to a generation service (internal; most callers want :attr:`jobs`).
         self.generation = AsyncGeneration(self)
+        #: Pictures uploaded once and passed as ``asset:<id>``: upload, get, delete, ref.
+        self.assets = AsyncAssets(self)
+        # Asset ids this client uploaded (``assets.ref`` does not send those again).
+        self._uploaded: set[str] = set()
         #: Async generation jobs: submit, watch, fetch, cancel.
         self.jobs = AsyncJobs(self)
         #: Submit an edit and wait for its result, with progress: :meth:`AsyncJobs.edit`.

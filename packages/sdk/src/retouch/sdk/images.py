@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from retouch.sdk._codec import Base64Bytes
+from retouch.sdk._codec import ASSET_PREFIX, AssetRef, Base64Bytes
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -19,9 +19,14 @@ ImageInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, "PILIm
 
 
 def to_bytes(image: ImageInput | Any) -> bytes:
-    """Encoded image bytes from a path, raw bytes, or a PIL image (saved as PNG)."""
+    """Encoded image bytes from a path, raw bytes, or a PIL image (saved as PNG); an
+    ``"asset:<id>"`` string is an :class:`~retouch.sdk._codec.AssetRef`."""
+    if isinstance(image, Base64Bytes):
+        return image  # an AssetRef stays a reference
     if isinstance(image, bytes | bytearray | memoryview):
         return bytes(image)
+    if isinstance(image, str) and image.startswith(ASSET_PREFIX):
+        return AssetRef.of(image[len(ASSET_PREFIX) :])
     if isinstance(image, str | os.PathLike):
         return Path(image).read_bytes()
     save = getattr(image, "save", None)

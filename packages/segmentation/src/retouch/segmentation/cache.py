@@ -13,6 +13,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
+from retouch.sdk._codec import asset_id_of
+
 __all__ = ["ImageCache", "Sized", "image_id_for"]
 
 
@@ -27,8 +29,9 @@ V = TypeVar("V", bound=Sized)
 
 
 def image_id_for(data: bytes) -> str:
-    """The ``image_id`` of encoded picture bytes: a hash of their content."""
-    return hashlib.sha256(data).hexdigest()[:32]
+    """The ``image_id`` of encoded picture bytes: a hash of their content (for an ``asset:<id>``
+    reference, that id: the same hash of the same bytes)."""
+    return asset_id_of(data) or hashlib.sha256(data).hexdigest()[:32]
 
 
 def _retrieve(future: asyncio.Future[V]) -> None:

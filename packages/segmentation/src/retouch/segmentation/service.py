@@ -14,14 +14,17 @@ import uuid
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
+import msgspec
 import numpy as np
 from PIL import Image
 
+from retouch.runtime.assets import available as assets_available
+from retouch.runtime.assets import is_asset_id
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.images import ImageLimits, encode_image, open_image
-from retouch.runtime.problems import ProblemError, field_error
-from retouch.sdk._codec import Base64Bytes
 from retouch.runtime.masks import adjust_border, bbox, feather, fill_holes, to_u8
+from retouch.runtime.problems import ProblemError, field_error
+from retouch.sdk._codec import AssetRef, Base64Bytes
 from retouch.sdk.models.common import Health
 from retouch.sdk.models.segmentation import CancelSmartMaskResponse, SmartMaskRequest, SmartMaskResponse
 from retouch.segmentation.__about__ import __version__
@@ -149,12 +152,19 @@ class SegmentationService:
             assert request.image_id is not None  # check_request requires one of them
             image_id = request.image_id
             prepared = self.cache.get(image_id)
-            if prepared is None:
-                pending = self.cache.pending(image_id)
-                if pending is None:
+            pending = self.cache.pending(image_id) if prepared is None else None
+            if prepared is None and pending is None:
+                if not (is_asset_id(image_id) and assets_available()):
                     raise field_error("image_id", f"{image_id!r} is unknown or expired; send the image again", 404)
-                prepared = await token.race(asyncio.shield(pending))
-            return prepared, await self._prompts(request, prepared.width, prepared.height), image_id
+                # An image_id is also an asset id: read the uploaded picture (a 404 if the caller
+                # holds no such asset, which the client answers by sending the picture again).
+                request = msgspec.structs.replace(request, image=AssetRef.of(image_id))
+            else:
+                if prepared is None:
+                    assert pending is not None
+                    prepared = await token.race(asyncio.shield(pending))
+                return prepared, await self._prompts(request, prepared.width, prepared.height), image_id
+        assert request.image is not None
 
         image_id = image_id_for(request.image)
         if request.image_id is not None and request.image_id != image_id:

@@ -13,7 +13,7 @@ from retouch.sdk.models.common import FieldError, Health, Problem, RouteInfo, Se
 __all__ = ["FieldError", "Health", "Problem", "RouteInfo", "ServiceStatus", "SystemHealth", "public_routes"]
 
 #: Modules whose ``ROUTES`` make up the public API (API.md).
-_ROUTE_MODULES = ("common", "image_utils", "segmentation", "generation", "jobs")
+_ROUTE_MODULES = ("common", "image_utils", "segmentation", "generation", "jobs", "assets")
 
 
 def public_routes() -> list[RouteInfo]:

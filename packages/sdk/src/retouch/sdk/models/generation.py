@@ -78,6 +78,9 @@ class ProgressEvent(msgspec.Struct, kw_only=True, tag="progress", tag_field="typ
     progress: float = 0.0
     current_step: int | None = None
     total_steps: int | None = None
+    #: Whose job this is (set by the jobs service): the owner whose ``asset:`` references the run
+    #: may read. Sent as ``X-Retouch-Owner`` too, which the generation service acts on.
+    owner: str | None = None
     message: str | None = None
 
 

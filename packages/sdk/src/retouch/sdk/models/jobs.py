@@ -115,6 +115,9 @@ class JobResult(msgspec.Struct, kw_only=True):
     seed: int | None = None
     timings: dict[str, float] = {}
     engine: str | None = None
+    #: The result is an asset too: its id (``"asset:" + image_asset`` in any image field runs the
+    #: next edit on it without sending it back).
+    image_asset: str | None = None
 
 
 _SVC = "job_manager"

@@ -16,6 +16,7 @@ from retouch.sdk import _codec
 from retouch.sdk._base import NOT_GIVEN, RequestSpec, Timeout
 from retouch.sdk.errors import APIError, error_for_status
 from retouch.sdk.models.generation import CancelRunResponse, ErrorEvent, ResultEvent, RunEvent, RunRequest
+from retouch.sdk.models.jobs import OWNER_HEADER
 from retouch.sdk.resources import AsyncResource, SyncResource
 
 __all__ = ["AsyncGeneration", "Generation"]
@@ -25,9 +26,11 @@ _NDJSON = "application/x-ndjson"
 
 def _run_spec(request: RunRequest) -> RequestSpec:
     # Not idempotent: retrying a run would start a second edit.
-    return RequestSpec(
-        "POST", "/api/generation/run", body=request, headers={"Accept": f"{_NDJSON}, application/problem+json"}
-    )
+    headers = {"Accept": f"{_NDJSON}, application/problem+json"}
+    if request.owner:
+        # The generation service resolves the run's asset references as this owner.
+        headers[OWNER_HEADER] = request.owner
+    return RequestSpec("POST", "/api/generation/run", body=request, headers=headers)
 
 
 def _cancel_spec(run_id: str) -> RequestSpec:

@@ -37,6 +37,7 @@ from retouch.sdk.models.jobs import (
     JobSubmitted,
 )
 from retouch.sdk.resources import AsyncResource, SyncResource
+from retouch.sdk.resources.assets import worth_uploading
 
 __all__ = ["AsyncJobs", "JobCancelledError", "JobFailedError", "Jobs", "ProgressCallback", "SSEParser"]
 
@@ -330,7 +331,13 @@ class Jobs(SyncResource):
         """Submit an edit and wait for it, calling ``on_progress`` with every event; returns the
         result. ``options`` are further :class:`GenerationRequest` fields (``num_inference_steps``,
         ``seed``, ``engine``...). Raises :class:`JobFailedError` / :class:`JobCancelledError`;
-        an interrupt (Ctrl-C) while waiting cancels the job before it propagates."""
+        an interrupt (Ctrl-C) while waiting cancels the job before it propagates. A picture over
+        :data:`~retouch.sdk.resources.assets.UPLOAD_THRESHOLD` is uploaded once as an asset and
+        passed by reference."""
+        if worth_uploading(image):
+            image = self._client.assets.ref(image, timeout=timeout)
+        if reference_image is not None and worth_uploading(reference_image):
+            reference_image = self._client.assets.ref(reference_image, timeout=timeout)
         request = build_request(
             image,
             task_type=task_type,
@@ -485,6 +492,10 @@ class AsyncJobs(AsyncResource):
         **options: Any,
     ) -> JobResult:
         """See :meth:`Jobs.edit`; cancelling the awaiting task cancels the job."""
+        if worth_uploading(image):
+            image = await self._client.assets.ref(image, timeout=timeout)
+        if reference_image is not None and worth_uploading(reference_image):
+            reference_image = await self._client.assets.ref(reference_image, timeout=timeout)
         request = build_request(
             image,
             task_type=task_type,
