@@ -42,11 +42,13 @@ def jobs_server(tmp_path: Path, fake_gen: ServerThread) -> Iterator[JobsFactory]
         values.update(overrides)
         server = ServerThread(create_app(JobsSettings(**values))).start()
         started.append(server)
+        fake_generation.ASSET_URLS.append(server.url)
         return server
 
     yield start
     for server in started:
         server.stop()
+    fake_generation.ASSET_URLS.clear()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ the stream ends without a result), ``fail`` (an error event), ``refuse`` (a 422 
 event). It answers the input image as the result. ``GET /fake/runs`` tells the tests what ran:
 steps done, whether a cancel arrived, whether it finished. Serve it in-process, or as a process:
 ``python -m retouch.runtime.serve fake_generation:create_app`` with this folder on PYTHONPATH.
+An ``asset:`` input is read from the last jobs service in :data:`ASSET_URLS`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from retouch.runtime.assets import HttpAssetSource, acting_as, resolve
+from retouch.runtime.concurrency import run_sync
 from retouch.sdk import _codec
 from retouch.sdk.models.common import Problem
 from retouch.sdk.models.generation import CancelRunResponse, ErrorEvent, ProgressEvent, ResultEvent, RunRequest
@@ -42,6 +45,22 @@ class RunRecord(msgspec.Struct):
 def _word(prompt: str, name: str, default: float) -> float:
     match = re.search(rf"\b{name}=([0-9.]+)", prompt)
     return float(match.group(1)) if match else default
+
+
+#: Jobs services whose assets an ``asset:<id>`` input is read from (the tests add theirs).
+ASSET_URLS: list[str] = []
+
+
+async def _picture(req: RunRequest) -> bytes:
+    """The input picture, an ``asset:`` reference read from the jobs service as the run's owner."""
+    if not req.input_image.startswith(b"asset:") or not ASSET_URLS:
+        return bytes(req.input_image)
+    source = HttpAssetSource(ASSET_URLS[-1])
+    try:
+        with acting_as(req.owner or "anonymous", source):
+            return await run_sync(resolve, req.input_image, "input_image")
+    finally:
+        source.close()
 
 
 def create_app() -> Starlette:
@@ -95,7 +114,8 @@ def create_app() -> Starlette:
                         total_steps=total,
                     )
                 )
-            with Image.open(io.BytesIO(req.input_image)) as image:
+            picture = await _picture(req)
+            with Image.open(io.BytesIO(picture)) as image:
                 width, height = image.size
                 out = io.BytesIO()
                 image.convert("RGB").save(out, format="PNG")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import types
 from collections.abc import AsyncIterator, Callable
 from typing import Any, BinaryIO
 
@@ -146,6 +147,7 @@ class FakeVolume:
         self.batch_upload = _Call(self._batch_upload)
         self.read_file = _Call(self._read_file)
         self.remove_file = _Call(self._remove_file)
+        self.listdir = _Call(self._listdir)
 
     @contextlib.asynccontextmanager
     async def _batch_upload(self, force: bool = False) -> AsyncIterator[_Upload]:
@@ -162,6 +164,14 @@ class FakeVolume:
         data = self.files[path]
         for start in range(0, len(data), 7):
             yield data[start : start + 7]
+
+    async def _listdir(self, path: str) -> list[Any]:
+        # Like modal's FileEntry list: one entry per name directly under ``path``.
+        prefix = path.rstrip("/") + "/"
+        names = sorted({p[len(prefix) :].split("/", 1)[0] for p in self.files if p.startswith(prefix)})
+        if not names:
+            raise FileNotFoundError(path)
+        return [types.SimpleNamespace(path=(prefix + name).lstrip("/")) for name in names]
 
     async def _remove_file(self, path: str, recursive: bool = False) -> None:
         doomed = [p for p in self.files if p == path or (recursive and p.startswith(path.rstrip("/") + "/"))]

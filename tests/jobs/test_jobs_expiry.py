@@ -30,4 +30,6 @@ def test_the_request_blob_goes_once_the_job_is_finished(jobs: object, tmp_path: 
     wait_status(url, task_id, "done")
     folder = tmp_path / "data" / "jobs" / "blobs" / task_id
     wait_until(lambda: not (folder / "request.json").exists(), what="the request blob to go")
-    assert (folder / "result.png").exists()
+    # The result is kept as an asset of the job's owner (``image_asset``).
+    result = httpx.get(f"{url}/api/generate/result/{task_id}").json()
+    assert (tmp_path / "data" / "jobs" / "blobs" / "assets" / result["image_asset"] / "data").exists()

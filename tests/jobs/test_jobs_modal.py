@@ -244,7 +244,9 @@ def test_a_job_runs_through_the_modal_seams(modal_jobs: ServerThread, world: Mod
     assert wait_status(modal_jobs.url, task_id, "done", "error")["status"] == "done"
     image = httpx.get(f"{modal_jobs.url}/api/generate/result-image/{task_id}", params={"format": "webp"})
     assert image.headers["content-type"] == "image/webp" and image.content.startswith(b"RIFF")
-    assert f"/{task_id}/result.png" in world.volume.files
+    # The result is stored once, as an asset of the job's owner.
+    result_asset = httpx.get(f"{modal_jobs.url}/api/generate/result/{task_id}").json()["image_asset"]
+    assert f"/assets/{result_asset}/data" in world.volume.files
     assert f"job:{task_id}" in world.store.data
     assert [r.run_id for r in world.worker.spawned] == [f"{task_id}.1"]
 

@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 
 from retouch.jobs.__about__ import __version__
+from retouch.jobs.assets import BlobAssetSource
 from retouch.jobs.blobs import BlobStore, LocalBlobStore
 from retouch.jobs.dispatch import Dispatcher
 from retouch.jobs.dispatch_http import HttpDispatcher
 from retouch.jobs.expiry import expiry_loop
 from retouch.jobs.routes import routes
+from retouch.jobs.routes_assets import asset_routes
 from retouch.jobs.service import JobService
 from retouch.jobs.settings import JobsSettings
 from retouch.jobs.store import JobStore
@@ -86,9 +88,11 @@ def create_app(
         name=SERVICE_NAME,
         version=__version__,
         settings=settings,
-        routes=routes(service),
+        routes=[*routes(service), *asset_routes(service.assets, settings.max_asset_bytes)],
         health=health,
         lifespan=lifespan,
     )
     app.state.jobs = service
     return app
+        # The jobs service holds the assets: references in its requests are read from its store.
+        assets=BlobAssetSource(service.assets),

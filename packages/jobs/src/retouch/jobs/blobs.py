@@ -6,8 +6,11 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
+
+import anyio
 
 from retouch.runtime.concurrency import run_sync
 
@@ -30,6 +33,17 @@ class BlobStore(Protocol):
 
     async def delete_prefix(self, prefix: str) -> None:
         """Delete every blob under ``prefix/`` (nothing there is fine)."""
+
+    async def put_file(self, key: str, path: Path) -> None:
+        """Move the local file ``path`` into the store under ``key`` (streamed, never read whole
+        into memory); ``path`` is gone afterwards."""
+
+    def chunks(self, key: str) -> AsyncIterator[bytes]:
+        """The bytes under ``key`` piece by piece (``FileNotFoundError`` when the first piece is
+        awaited if there is no such blob)."""
+
+    async def names(self, prefix: str) -> list[str]:
+        """The names directly under ``prefix/`` (files and folders; nothing there: empty)."""
 
 
 def check_key(key: str) -> str:
@@ -92,3 +106,47 @@ class LocalBlobStore:
     async def delete_prefix(self, prefix: str) -> None:
         """Remove the directory ``root/prefix``."""
         await run_sync(shutil.rmtree, self._path(prefix), True)
+
+    async def put_file(self, key: str, path: Path) -> None:
+        """Rename ``path`` to ``root/key`` (a copy first when it is on another filesystem)."""
+        await run_sync(self._put_file, self._path(key), path)
+
+    @staticmethod
+    def _put_file(target: Path, source: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+        except OSError:
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            os.close(fd)
+            try:
+                shutil.copyfile(source, tmp)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            source.unlink(missing_ok=True)
+
+    async def chunks(self, key: str) -> AsyncIterator[bytes]:
+        """The file ``root/key`` in 1 MiB pieces."""
+        async with await anyio.open_file(self._path(key), "rb") as src:
+            while chunk := await src.read(_CHUNK):
+                yield chunk
+
+    async def names(self, prefix: str) -> list[str]:
+        """The entries of the directory ``root/prefix`` (temporary files left out)."""
+        return await run_sync(self._names, self._path(prefix))
+
+    @staticmethod
+    def _names(path: Path) -> list[str]:
+        try:
+            return sorted(name for name in os.listdir(path) if not name.startswith(".tmp-"))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def local_path(self, key: str) -> Path:
+        """Where ``key`` lives on disk (for answering with the file itself)."""
+        return self._path(key)
+
+
+_CHUNK = 1024 * 1024

@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import io
 import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import modal
@@ -240,3 +242,29 @@ class ModalVolumeBlobStore:
         """Remove the directory ``/prefix``."""
         with contextlib.suppress(*_NOT_FOUND):
             await self._volume.remove_file.aio("/" + check_key(prefix), recursive=True)
+
+    async def put_file(self, key: str, path: Path) -> None:
+        """Upload the local file ``path`` to ``/key`` (streamed from disk), then remove it."""
+        target = "/" + check_key(key)
+        try:
+            with path.open("rb") as src:
+                async with self._volume.batch_upload.aio(force=True) as batch:
+                    batch.put_file(src, target)
+        finally:
+            await asyncio.to_thread(path.unlink, True)
+
+    async def chunks(self, key: str) -> AsyncIterator[bytes]:
+        """The file ``/key`` as the Volume streams it."""
+        try:
+            async for chunk in self._volume.read_file.aio("/" + check_key(key)):
+                yield chunk
+        except _NOT_FOUND as exc:
+            raise FileNotFoundError(key) from exc
+
+    async def names(self, prefix: str) -> list[str]:
+        """The names directly under ``/prefix``."""
+        try:
+            entries = await self._volume.listdir.aio("/" + check_key(prefix))
+        except _NOT_FOUND:
+            return []
+        return sorted(entry.path.rstrip("/").rsplit("/", 1)[-1] for entry in entries)

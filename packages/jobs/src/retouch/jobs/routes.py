@@ -111,6 +111,7 @@ def routes(service: JobService) -> list[Route]:
             seed=meta.seed,
             timings=meta.timings,
             engine=meta.engine,
+            image_asset=meta.blob.split("/")[1] if meta.blob.startswith("assets/") else None,
         )
         return StructResponse(answer)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 
+from retouch.jobs.assets import AssetStore, request_asset_ids
 from retouch.jobs.blobs import BlobStore, check_key, request_key, result_key
 from retouch.jobs.dispatch import Dispatcher, DispatchError
 from retouch.jobs.events import EventBroker, EventIds, Frame, sse_frame
@@ -35,6 +36,7 @@ from retouch.jobs.state import Job, ResultMeta, event_type_for
 from retouch.jobs.store import JobStore
 from retouch.jobs.validation import validate_request
 from retouch.runtime.concurrency import run_sync
+from retouch.runtime.assets import data_key
 from retouch.runtime.images import ImageLimits
 from retouch.runtime.problems import ProblemError
 from retouch.sdk import _codec
@@ -75,6 +77,8 @@ class ActiveJob:
     cancel_repeated: bool = False
 
 
+    #: The assets the job's request refers to: kept from expiring while it runs.
+    assets: set[str] = field(default_factory=set)
 class JobService:
     """Owns the queue, the running jobs and their events; the routes call into it."""
 
@@ -99,6 +103,7 @@ class JobService:
         await self.recover()
 
     async def stop(self) -> None:
+        self.assets = AssetStore(blobs, settings.jobs_dir / "staging", self.limits, settings.ttl_seconds)
         """Stop running jobs in this process (they stay ``processing`` in the store and are recovered by
         the next start), then close the store and the dispatcher."""
         self._closing = True
@@ -186,12 +191,15 @@ class JobService:
             if stored.request_hash != fingerprint:
                 raise ProblemError(422, f"Idempotency-Key {idempotency_key!r} was already used for a different request")
             return self._current(stored), False
-        entry = ActiveJob(job)
+        entry = ActiveJob(job, assets=asset_ids)
+        # Decoding an ``asset:`` reference checks that ``owner`` holds it (runtime.assets).
         self._active[task_id] = entry
         self.broker.open(task_id, baseline=0)
         self.queue.push(task_id, job.backend, job.seq)
         self._publish(entry, "queued", job.event_id)
         self._pump()
+        asset_ids = request_asset_ids(request)
+        await self.assets.touch(owner, asset_ids)
         return job, True
 
     def _current(self, job: Job) -> Job:
@@ -289,7 +297,9 @@ class JobService:
             data = await self.blobs.get(job.request_blob or request_key(job.task_id))
             if data is None:
                 raise DispatchError("the stored request of this job is missing", 500)
-            request = msgspec.structs.replace(_codec.decode(data, RunRequest), run_id=run_id)
+            # The owner goes with the run: the engine reads the request's assets as that owner.
+            request = msgspec.structs.replace(_codec.decode(data, RunRequest), run_id=run_id, owner=job.owner)
+            entry.assets |= request_asset_ids(request)
 
             async def on_event(event: RunEvent) -> None:
                 await self._on_event(entry, run_id, event)
@@ -327,7 +337,10 @@ class JobService:
             stored_by_worker = event.image_blob
             blob = check_key(stored_by_worker) if stored_by_worker else result_key(job.task_id)
             if not job.cancel_requested and not stored_by_worker:
-                await self.blobs.put(blob, bytes(event.image))
+                # The result is an asset of the job's owner (``image_asset``): the next edit can
+                # refer to it instead of sending it back.
+                stored = await self.assets.put_bytes(job.owner, bytes(event.image))
+                blob = data_key(stored.asset_id)
             if job.terminal:
                 return
             if job.cancel_requested:
@@ -434,9 +447,15 @@ class JobService:
         expired = await self.store.expire(time.time() - self.settings.ttl_seconds)
         for job in expired:
             await self.blobs.delete_prefix(job.task_id)
-            if job.result is not None and not job.result.blob.startswith(f"{job.task_id}/"):
+            if job.result is not None and not job.result.blob.startswith((f"{job.task_id}/", "assets/")):
                 await self.blobs.delete(job.result.blob)
             self.broker.forget(job.task_id)
         if expired:
             log.info("expired %d finished jobs", len(expired))
         return len(expired)
+        if entry.assets:
+            # The job's inputs live a TTL after it ends, like the job itself.
+            self.spawn(self.assets.touch(job.owner, entry.assets))
+        # A result asset expires on its own clock (its holder may use it in a later job).
+        in_use = set().union(*(entry.assets for entry in self._active.values()))
+        await self.assets.expire_once(in_use)

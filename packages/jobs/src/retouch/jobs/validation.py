@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from retouch.runtime.assets import resolve
 from retouch.runtime.images import ImageLimits, open_mask
 from retouch.runtime.images import probe_image as probe
 from retouch.runtime.masks import bbox, binary
@@ -22,6 +23,7 @@ def probe_image(data: bytes, field: str, limits: ImageLimits) -> tuple[int, int]
     """The upright size of the picture in ``data`` read from its header (EXIF orientation applied,
     as the generation service will decode it); a 4xx naming ``field`` if it is empty, not an
     image, or over the limits (the runtime's probe)."""
+    data = resolve(data, field)  # an ``asset:<id>`` the owner holds, else a 404
     header = probe(data, field=field, limits=limits)
     return header.width, header.height
 
