@@ -35,8 +35,8 @@ from retouch.jobs.settings import JobsSettings
 from retouch.jobs.state import Job, ResultMeta, event_type_for
 from retouch.jobs.store import JobStore
 from retouch.jobs.validation import validate_request
-from retouch.runtime.concurrency import run_sync
 from retouch.runtime.assets import data_key
+from retouch.runtime.concurrency import run_sync
 from retouch.runtime.images import ImageLimits
 from retouch.runtime.problems import ProblemError
 from retouch.sdk import _codec
@@ -75,10 +75,10 @@ class ActiveJob:
     last_heard: float = 0.0
     #: A cancel may reach the worker before it knows the run; it is repeated once the run speaks.
     cancel_repeated: bool = False
-
-
     #: The assets the job's request refers to: kept from expiring while it runs.
     assets: set[str] = field(default_factory=set)
+
+
 class JobService:
     """Owns the queue, the running jobs and their events; the routes call into it."""
 
@@ -88,6 +88,7 @@ class JobService:
         self.blobs = blobs
         self.dispatcher = dispatcher
         self.limits = ImageLimits.from_settings(settings)
+        self.assets = AssetStore(blobs, settings.jobs_dir / "staging", self.limits, settings.ttl_seconds)
         self.queue = JobQueue(settings.limit_for)
         self.broker = EventBroker(history=settings.event_history)
         self.ids = EventIds()
@@ -103,7 +104,6 @@ class JobService:
         await self.recover()
 
     async def stop(self) -> None:
-        self.assets = AssetStore(blobs, settings.jobs_dir / "staging", self.limits, settings.ttl_seconds)
         """Stop running jobs in this process (they stay ``processing`` in the store and are recovered by
         the next start), then close the store and the dispatcher."""
         self._closing = True
@@ -162,7 +162,10 @@ class JobService:
     ) -> tuple[Job, bool]:
         """Validate and queue ``request``; returns ``(job, created)``. With an idempotency key the
         owner already used, returns that job (``created`` false) without queueing anything."""
+        # Decoding an ``asset:`` reference checks that ``owner`` holds it (runtime.assets).
         await run_sync(validate_request, request, self.limits, self.settings.engines)
+        asset_ids = request_asset_ids(request)
+        await self.assets.touch(owner, asset_ids)
         if self.queue.waiting_count() >= self.settings.max_queued:
             raise ProblemError(
                 429,
@@ -192,14 +195,11 @@ class JobService:
                 raise ProblemError(422, f"Idempotency-Key {idempotency_key!r} was already used for a different request")
             return self._current(stored), False
         entry = ActiveJob(job, assets=asset_ids)
-        # Decoding an ``asset:`` reference checks that ``owner`` holds it (runtime.assets).
         self._active[task_id] = entry
         self.broker.open(task_id, baseline=0)
         self.queue.push(task_id, job.backend, job.seq)
         self._publish(entry, "queued", job.event_id)
         self._pump()
-        asset_ids = request_asset_ids(request)
-        await self.assets.touch(owner, asset_ids)
         return job, True
 
     def _current(self, job: Job) -> Job:
@@ -421,6 +421,9 @@ class JobService:
         entry.done.set()
         if job.request_blob is not None:
             self.spawn(self.blobs.delete(job.request_blob))
+        if entry.assets:
+            # The job's inputs live a TTL after it ends, like the job itself.
+            self.spawn(self.assets.touch(job.owner, entry.assets))
 
     async def _save(self, entry: ActiveJob) -> None:
         async with entry.lock:
@@ -452,10 +455,7 @@ class JobService:
             self.broker.forget(job.task_id)
         if expired:
             log.info("expired %d finished jobs", len(expired))
-        return len(expired)
-        if entry.assets:
-            # The job's inputs live a TTL after it ends, like the job itself.
-            self.spawn(self.assets.touch(job.owner, entry.assets))
         # A result asset expires on its own clock (its holder may use it in a later job).
         in_use = set().union(*(entry.assets for entry in self._active.values()))
         await self.assets.expire_once(in_use)
+        return len(expired)
