@@ -37,7 +37,8 @@ class SegmentationSettings(ServiceSettings, kw_only=True):
     cache_bytes: int = 512 * 1024 * 1024
     #: Holes inside a mask smaller than this fraction of the picture are filled.
     hole_fraction: float = 0.001
-    #: Standard deviation, in pixels, of the feathering ``use_blur`` applies.
+    #: How far, in pixels, the soft edge ``use_blur`` gives reaches on each side of the boundary
+    #: (a linear ramp twice as wide: the image-utils ``feather`` operation).
     feather_radius: float = 3.0
 
     #: FastSAM weights (a ``.pt`` file); unset: the ones installed in the models directory
