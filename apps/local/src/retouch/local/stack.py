@@ -126,11 +126,11 @@ def build_env(
     for name, url in urls.items():
         env[url_var(name)] = url
     env["RETOUCH_SERVICE_TOKEN"] = token
-    env["RETOUCH_DATA_DIR"] = str(data_dir / spec.name)
-    for var, value in ENGINE_DEFAULTS.items():
     if "job_manager" in urls:
         # Every service reads ``asset:<id>`` references from the jobs service, which holds them.
         env.setdefault("RETOUCH_ASSETS_URL", urls["job_manager"])
+    env["RETOUCH_DATA_DIR"] = str(data_dir / spec.name)
+    for var, value in ENGINE_DEFAULTS.items():
         env.setdefault(var, value)
     # Readable text in a terminal; JSON lines when the stack's own output is JSON.
     env.setdefault("RETOUCH_LOG_JSON", "true" if settings.log_format == "json" else "false")

@@ -91,8 +91,8 @@ def create_app(
         routes=[*routes(service), *asset_routes(service.assets, settings.max_asset_bytes)],
         health=health,
         lifespan=lifespan,
+        # The jobs service holds the assets: references in its requests are read from its store.
+        assets=BlobAssetSource(service.assets),
     )
     app.state.jobs = service
     return app
-        # The jobs service holds the assets: references in its requests are read from its store.
-        assets=BlobAssetSource(service.assets),

@@ -68,6 +68,9 @@ class RunRequest(GenerationRequest, kw_only=True):
     """``POST /api/generation/run`` body: a request plus the caller's id for cancelling it."""
 
     run_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:\-]{1,128}$")] | None = None
+    #: Whose job this is (set by the jobs service): the owner whose ``asset:`` references the run
+    #: may read. Sent as ``X-Retouch-Owner`` too, which the generation service acts on.
+    owner: str | None = None
 
 
 class ProgressEvent(msgspec.Struct, kw_only=True, tag="progress", tag_field="type"):
@@ -78,9 +81,6 @@ class ProgressEvent(msgspec.Struct, kw_only=True, tag="progress", tag_field="typ
     progress: float = 0.0
     current_step: int | None = None
     total_steps: int | None = None
-    #: Whose job this is (set by the jobs service): the owner whose ``asset:`` references the run
-    #: may read. Sent as ``X-Retouch-Owner`` too, which the generation service acts on.
-    owner: str | None = None
     message: str | None = None
 
 
