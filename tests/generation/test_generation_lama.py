@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from generation_helpers import box_mask, decode, fast_settings, png, serve_in_process, smooth_background
 from PIL import Image
-from tiny_lama import save_tiny_lama
+from tiny_models import save_tiny_lama
 
 from retouch.generation.app import create_app
 from retouch.generation.compositing import protected

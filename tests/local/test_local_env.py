@@ -35,10 +35,13 @@ def test_every_child_gets_every_service_url_the_token_and_its_own_data_dir() -> 
     assert env["PYTHONUNBUFFERED"] == "1"
 
 
-def test_engines_default_to_the_weightless_ones_but_the_environment_wins() -> None:
+def test_engines_default_to_auto_with_one_models_dir_but_the_environment_wins() -> None:
     env = _env(StackSettings(base_env={}))
-    assert env["RETOUCH_GENERATION_ENGINE"] == "classic"
-    assert env["RETOUCH_SEGMENTATION_ENGINE"] == "grabcut"
+    # auto: each service runs the engine whose model is installed, else its weightless one.
+    assert env["RETOUCH_GENERATION_ENGINE"] == "auto"
+    assert env["RETOUCH_SEGMENTATION_ENGINE"] == "auto"
+    assert env["RETOUCH_MODELS_DIR"] == "/data/models"
+    assert _env(StackSettings(base_env={"RETOUCH_MODELS_DIR": "/m"}))["RETOUCH_MODELS_DIR"] == "/m"
     env = _env(
         StackSettings(base_env={"RETOUCH_GENERATION_ENGINE": "qwen"}, env={"RETOUCH_SEGMENTATION_ENGINE": "fastsam"})
     )

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from seg_scenes import H, W, b64, disk_scene, png, response_mask
 from seg_support import MakeApp, wait_until_settled
-from tiny_mobile_sam import save_random_mobile_sam
+from tiny_models import save_random_mobile_sam
 
 from retouch.runtime.models import InstalledModel, write_manifest
 from retouch.runtime.settings import SettingsError

@@ -19,8 +19,10 @@ from retouch.runtime.settings import new_token
 
 __all__ = ["ChildExited", "Stack", "StackSettings", "build_env", "default_web_dir"]
 
-#: Engines the local stack runs unless the environment names others: no weights, CPU only.
-ENGINE_DEFAULTS = {"RETOUCH_GENERATION_ENGINE": "classic", "RETOUCH_SEGMENTATION_ENGINE": "grabcut"}
+#: Engines the local stack runs unless the environment names others: each service picks the best
+#: engine whose model is installed (``retouch-local models pull``), else its CPU engine without
+#: weights (classic, GrabCut).
+ENGINE_DEFAULTS = {"RETOUCH_GENERATION_ENGINE": "auto", "RETOUCH_SEGMENTATION_ENGINE": "auto"}
 SERVICE_HOST = "127.0.0.1"
 
 
@@ -130,6 +132,8 @@ def build_env(
         # Every service reads ``asset:<id>`` references from the jobs service, which holds them.
         env.setdefault("RETOUCH_ASSETS_URL", urls["job_manager"])
     env["RETOUCH_DATA_DIR"] = str(data_dir / spec.name)
+    # One models directory for every service: where `retouch-local models pull` installs them.
+    env.setdefault("RETOUCH_MODELS_DIR", str(data_dir / "models"))
     for var, value in ENGINE_DEFAULTS.items():
         env.setdefault(var, value)
     # Readable text in a terminal; JSON lines when the stack's own output is JSON.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -120,7 +121,8 @@ class GenerationSettings(ServiceSettings, kw_only=True):
         super().__post_init__()
         if self.engine == "auto":
             # An installed model is picked up by itself: LaMa removes, classic does the rest.
-            if self.lama_weights() is not None:
+            # (Only where torch is installed: retouch-generation[lama].)
+            if self.lama_weights() is not None and importlib.util.find_spec("torch") is not None:
                 self.engine = "lama"
                 self.extra_engines = [name for name in self.extra_engines if name != "lama"] or ["classic"]
             else:

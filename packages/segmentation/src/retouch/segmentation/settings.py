@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -70,9 +71,11 @@ class SegmentationSettings(ServiceSettings, kw_only=True):
         if self.mobile_sam_weights is None:
             self.mobile_sam_weights = _installed(self.models_dir, "mobile_sam")
         if self.engine == "auto":
-            if self.mobile_sam_weights is not None:
+            # The model engines need retouch-segmentation[fastsam] (torch, ultralytics) installed.
+            libraries = all(importlib.util.find_spec(name) is not None for name in ("torch", "ultralytics"))
+            if self.mobile_sam_weights is not None and libraries:
                 self.engine = "mobile_sam"
-            elif self.fastsam_weights is not None:
+            elif self.fastsam_weights is not None and libraries:
                 self.engine = "fastsam"
             else:
                 self.engine = "grabcut"
