@@ -51,24 +51,6 @@ from _common import (
 )
 from images import generation_image, trampoline_image
 
-from retouch.sdk import _codec
-from retouch.sdk.models.common import Problem
-from retouch.sdk.models.generation import (
-    MODAL_CANCEL_DICT,
-    MODAL_EVENTS_QUEUE,
-    MODAL_GENERATION_APP,
-    MODAL_WORKER_FUNCTION,
-    ErrorEvent,
-    ResultEvent,
-    RunEvent,
-    RunRequest,
-)
-
-if APP_NAMES["generation"] != MODAL_GENERATION_APP:
-    raise RuntimeError(
-        f"deploy/_common.py names the generation app {APP_NAMES['generation']!r}, the SDK {MODAL_GENERATION_APP!r}"
-    )
-
 #: The base model on the Hugging Face Hub, and the revision fetched (a commit pins it).
 QWEN_REPO = deploy_str("RETOUCH_QWEN_REPO", "Qwen/Qwen-Image-Edit-2509")
 QWEN_REVISION = deploy_str("RETOUCH_QWEN_REVISION", "main")
@@ -132,7 +114,10 @@ def run_request(
     encoded, ending with exactly one terminal event (an ``ErrorEvent`` if ``run`` raised or ended
     without one). A result too large for one Queue item is stored with ``store_image(run_id, png)``
     when the contract can refer to it, else reported as an error. Returns the terminal event's type."""
-    request = _codec.decode(payload, RunRequest)
+    from retouch.sdk import codec
+    from retouch.sdk.models.generation import ErrorEvent, ResultEvent, RunRequest
+
+    request = codec.decode(payload, RunRequest)
     run_id = request.run_id
     if not run_id:
         raise ValueError("a spawned run needs its run_id")
@@ -141,10 +126,10 @@ def run_request(
     def on_event(event: RunEvent) -> None:
         if terminal:
             return
-        data = _codec.encode(event)
+        data = codec.encode(event)
         if len(data) > QUEUE_ITEM_LIMIT:
             event = _oversized(event, len(data), store_image)
-            data = _codec.encode(event)
+            data = codec.encode(event)
         put(data)
         if isinstance(event, ResultEvent | ErrorEvent):
             terminal.append("result" if isinstance(event, ResultEvent) else "error")
@@ -244,7 +229,7 @@ class QwenService:
     @modal.method()
     def run(self, payload: bytes) -> str:
         """A spawned run (see :func:`run_request`); returns the terminal event's type."""
-        run_id = _codec.decode(payload, RunRequest).run_id or ""
+        run_id = _decode_run_id(payload)
         try:
             return run_request(
                 payload,
@@ -266,6 +251,18 @@ def runner_run(runner: Any) -> Callable[[RunRequest, Callable[[RunEvent], None],
         try:
             job = runner.prepare(request)
         except Exception as exc:
+def _decode_run_id(payload: bytes) -> str:
+    from retouch.sdk import codec
+    from retouch.sdk.models.generation import RunRequest
+
+    return codec.decode(payload, RunRequest).run_id or ""
+
+
+_volumes: dict[str, modal.Volume] = {MODELS_DIR: models, JOBS_BLOB_DIR: blobs}
+if COMPILE:
+    _volumes[INDUCTOR_CACHE_DIR] = inductor_cache_volume()
+
+
             on_event(error_event(request.run_id or "", exc))
             return
         runner.report(job, on_event, cancelled)
@@ -281,10 +278,10 @@ def generation_worker(payload: bytes) -> str:
     try:
         return str(QwenService().run.remote(payload))
     except Exception as exc:
-        run_id = _codec.decode(payload, RunRequest).run_id
+        run_id = _decode_run_id(payload)
         if run_id:
             event = _error(run_id, f"the generation container was lost: {type(exc).__name__}: {exc}")
-            events_queue.put(_codec.encode(event), partition=run_id, partition_ttl=EVENTS_TTL_S)
+            events_queue.put(codec.encode(event), partition=run_id, partition_ttl=EVENTS_TTL_S)
         raise
 
 
@@ -345,3 +342,5 @@ def download_weights(loras: str = "", revision: str = QWEN_REVISION) -> dict[str
     for line in report.items():
         print(*line, sep=": ")
     return report
+            from retouch.sdk import codec
+

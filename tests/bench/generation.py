@@ -56,7 +56,7 @@ def _png(image: Image.Image) -> bytes:
 
 def classic_requests() -> tuple[dict[str, Any], dict[str, Any]]:
     """The three 1024x1024 requests, and the removal scene's ground truth."""
-    from retouch.sdk._codec import Base64Bytes
+    from retouch.sdk.codec import Base64Bytes
     from retouch.sdk.models.generation import RunRequest
 
     rng = np.random.default_rng(0)
@@ -145,7 +145,7 @@ def bench_qwen(rounds: int, steps: int) -> dict[str, Any]:
     from retouch.generation.runner import Runner
     from retouch.generation.settings import GenerationSettings
     from retouch.runtime.settings import load_settings
-    from retouch.sdk._codec import Base64Bytes
+    from retouch.sdk.codec import Base64Bytes
     from retouch.sdk.models.generation import RunRequest
 
     tiny = _load_tiny_qwen()

@@ -19,7 +19,7 @@ from retouch.generation.engines import Cancelled, EditResult, ProgressCallback, 
 from retouch.generation.settings import GenerationSettings
 from retouch.generation.validation import EditJob
 from retouch.sdk import AsyncClient
-from retouch.sdk._codec import Base64Bytes
+from retouch.sdk.codec import Base64Bytes
 
 
 def png(image: Image.Image) -> Base64Bytes:

@@ -398,7 +398,7 @@ def test_guidance_scale_is_the_cfg_scale_and_a_conflict_is_refused(runner: Runne
 
 
 def _encode(request: RunRequest) -> bytes:
-    from retouch.sdk._codec import encode
+    from retouch.sdk.codec import encode
 
     return encode(request)
 

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from retouch.generation.app import create_app
 from retouch.generation.validation import EditJob
 from retouch.sdk import AsyncClient, Client
-from retouch.sdk._codec import encode
+from retouch.sdk.codec import encode
 from retouch.sdk.errors import ConflictError, NotFoundError, ServiceUnavailableError, UnprocessableEntityError
 from retouch.sdk.models.generation import ErrorEvent, ProgressEvent, ResultEvent, RunEvent, RunRequest
 

@@ -16,7 +16,7 @@ import msgspec
 
 from retouch.gateway.settings import GatewaySettings
 from retouch.gateway.upstream import Upstream, Upstreams
-from retouch.sdk import _codec
+from retouch.sdk import codec
 from retouch.sdk.errors import APIConnectionError, APITimeoutError
 from retouch.sdk.models.common import Health, Problem, ServiceStatus, SystemHealth
 
@@ -73,7 +73,7 @@ class HealthMonitor:
         services = {upstream.name: result for upstream, result in zip(upstreams, results, strict=True)}
         status = overall_status(services)
         document = SystemHealth(status=status, services=services, version=self.version)
-        return _codec.encode(document)
+        return codec.encode(document)
 
     async def _check(self, upstream: Upstream) -> ServiceStatus:
         if upstream.probe_client is None:
@@ -90,7 +90,7 @@ class HealthMonitor:
             return ServiceStatus(status="unhealthy", error=f"unreachable at {upstream.url}: {exc.__cause__ or exc}")
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         try:
-            health = _codec.decode(response.content, Health)
+            health = codec.decode(response.content, Health)
         except (msgspec.ValidationError, msgspec.DecodeError):
             failure = _describe_failure(response.status_code, response.content)
             return ServiceStatus(status="unhealthy", latency_ms=latency_ms, error=failure)
@@ -110,7 +110,7 @@ class HealthMonitor:
 
 def _describe_failure(status_code: int, body: bytes) -> str:
     try:
-        detail = _codec.decode(body, Problem).detail
+        detail = codec.decode(body, Problem).detail
     except (msgspec.ValidationError, msgspec.DecodeError):
         detail = body[:200].decode("utf-8", "replace").strip()
     return f"health check answered HTTP {status_code}" + (f": {detail}" if detail else "")

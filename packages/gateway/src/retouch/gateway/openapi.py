@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from retouch.sdk._codec import schema_hook
+from retouch.sdk.codec import schema_hook
 from retouch.sdk.models import public_routes
 from retouch.sdk.models.common import Problem, RouteInfo
 

@@ -24,7 +24,7 @@ from retouch.generation.runner import Runner
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.http import StructResponse, read_struct
 from retouch.runtime.problems import ProblemError
-from retouch.sdk import _codec
+from retouch.sdk import codec
 from retouch.sdk.models.generation import CancelRunResponse, RunEvent, RunRequest
 
 __all__ = ["NDJSON", "RunRegistry", "build_routes"]
@@ -61,7 +61,7 @@ class EventStream(Response):
             group.start_soon(watch_disconnect)
             try:
                 while (event := await self.events.get()) is not None:
-                    await send({"type": "http.response.body", "body": _codec.encode(event) + b"\n", "more_body": True})
+                    await send({"type": "http.response.body", "body": codec.encode(event) + b"\n", "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             except OSError:  # the client went away between two events
                 self.cancel.set()

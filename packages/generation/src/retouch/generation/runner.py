@@ -24,7 +24,7 @@ from retouch.generation.validation import EditJob, validate
 from retouch.runtime.images import encode_image
 from retouch.runtime.problems import ProblemError
 from retouch.runtime.settings import load_settings
-from retouch.sdk._codec import Base64Bytes
+from retouch.sdk.codec import Base64Bytes
 from retouch.sdk.models.common import Health, Problem
 from retouch.sdk.models.generation import ErrorEvent, ProgressEvent, ResultEvent, RunEvent, RunRequest, Stage
 

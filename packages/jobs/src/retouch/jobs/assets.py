@@ -32,7 +32,7 @@ from retouch.runtime import assets as layout
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.images import ImageLimits
 from retouch.runtime.problems import ProblemError, field_error
-from retouch.sdk import _codec
+from retouch.sdk import codec
 from retouch.sdk.models.assets import Asset
 from retouch.sdk.models.generation import GenerationRequest
 
@@ -54,7 +54,7 @@ def request_asset_ids(request: GenerationRequest) -> set[str]:
     """The assets an edit refers to (``asset:<id>`` in any of its image fields)."""
     fields: list[bytes | None] = [request.input_image, request.mask, request.reference_image, request.reference_mask_R]
     fields.extend(request.conditional_images or ())
-    return {asset_id for data in fields if data is not None and (asset_id := _codec.asset_id_of(data)) is not None}
+    return {asset_id for data in fields if data is not None and (asset_id := codec.asset_id_of(data)) is not None}
 
 
 class _Probe(msgspec.Struct):
@@ -146,14 +146,14 @@ class AssetStore:
                 content_type=probe.content_type,
             )
             await self.blobs.put_file(layout.data_key(asset_id), path)
-            await self.blobs.put(layout.meta_key(asset_id), _codec.encode(meta))
+            await self.blobs.put(layout.meta_key(asset_id), codec.encode(meta))
         await self.touch(owner, [asset_id])
         return meta
 
     # -- read -----------------------------------------------------------------------------------
     async def _meta(self, asset_id: str) -> Asset | None:
         raw = await self.blobs.get(layout.meta_key(asset_id))
-        return None if raw is None else _codec.decode(raw, Asset)
+        return None if raw is None else codec.decode(raw, Asset)
 
     async def holds(self, owner: str, asset_id: str) -> bool:
         """Whether ``owner`` holds ``asset_id``."""
@@ -177,7 +177,7 @@ class AssetStore:
     # -- use, delete, expire --------------------------------------------------------------------
     async def touch(self, owner: str, asset_ids: Iterable[str]) -> None:
         """Mark ``owner``'s use of ``asset_ids`` now (their TTL restarts)."""
-        marker = _codec.encode(_Holder(owner=owner, touched=time.time()))
+        marker = codec.encode(_Holder(owner=owner, touched=time.time()))
         for asset_id in asset_ids:
             if layout.is_asset_id(asset_id):
                 await self.blobs.put(layout.owner_key(asset_id, owner), marker)
@@ -209,7 +209,7 @@ class AssetStore:
                 holder = None
                 if raw is not None:
                     with contextlib.suppress(msgspec.ValidationError, msgspec.DecodeError):
-                        holder = _codec.decode(raw, _Holder)
+                        holder = codec.decode(raw, _Holder)
                 if holder is None or holder.touched < cutoff:
                     await self.blobs.delete(key)
             if not await self.blobs.names(prefix):

@@ -10,7 +10,7 @@ import msgspec
 
 from retouch.jobs.dispatch import DispatchError, EventHandler
 from retouch.runtime.middleware import SERVICE_TOKEN_HEADER
-from retouch.sdk._client import AsyncClient
+from retouch.sdk import AsyncClient
 from retouch.sdk.errors import APIError, APIStatusError, NotFoundError
 from retouch.sdk.models.generation import ErrorEvent, ResultEvent, RunRequest
 

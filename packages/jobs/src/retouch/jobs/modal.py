@@ -32,7 +32,7 @@ from retouch.jobs.blobs import check_key
 from retouch.jobs.dispatch import DispatchError, EventHandler
 from retouch.jobs.state import Job
 from retouch.jobs.store import decode_job, encode_job
-from retouch.sdk import _codec
+from retouch.sdk import codec
 from retouch.sdk.models.generation import (
     MODAL_CANCEL_DICT,
     MODAL_EVENTS_QUEUE,
@@ -175,7 +175,7 @@ class ModalSpawnDispatcher:
         if not run_id:
             raise ValueError("a dispatched run needs its run_id")
         try:
-            await self._function.spawn.aio(_codec.encode(request))
+            await self._function.spawn.aio(codec.encode(request))
         except Exception as exc:
             raise DispatchError(f"could not start the generation worker: {exc}", 503) from exc
         try:
@@ -184,7 +184,7 @@ class ModalSpawnDispatcher:
                 items = await self._events.get_many.aio(64, block=True, timeout=self._poll, partition=run_id)
                 for raw in items:
                     try:
-                        event: RunEvent = _codec.decoder(RunEvent).decode(raw)
+                        event: RunEvent = codec.decoder(RunEvent).decode(raw)
                     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                         raise DispatchError(f"the generation worker sent an unreadable event: {exc}") from exc
                     await on_event(event)

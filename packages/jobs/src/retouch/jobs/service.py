@@ -39,7 +39,7 @@ from retouch.runtime.assets import data_key
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.images import ImageLimits
 from retouch.runtime.problems import ProblemError
-from retouch.sdk import _codec
+from retouch.sdk import codec
 from retouch.sdk.models.generation import (
     ErrorEvent,
     GenerationRequest,
@@ -187,8 +187,16 @@ class JobService:
             event_id=self.ids.next(),
         )
         # The request is stored before the record, so every stored job can be run after a crash.
-        await self.blobs.put(request_key(task_id), _codec.encode(request))
-        stored, created = await self.store.create(job)
+        try:
+            await self.blobs.put(request_key(task_id), codec.encode(request))
+            stored, created = await self.store.create(job)
+        except Exception as exc:
+            problem = self._storage_failure(exc)
+            if problem is None:
+                raise
+            # Nothing of a job that was not accepted is kept.
+            self.spawn(self.blobs.delete_prefix(task_id))
+            raise problem.error() from exc
         if not created:
             self.spawn(self.blobs.delete_prefix(task_id))
             if stored.request_hash != fingerprint:
@@ -298,7 +306,7 @@ class JobService:
             if data is None:
                 raise DispatchError("the stored request of this job is missing", 500)
             # The owner goes with the run: the engine reads the request's assets as that owner.
-            request = msgspec.structs.replace(_codec.decode(data, RunRequest), run_id=run_id, owner=job.owner)
+            request = msgspec.structs.replace(codec.decode(data, RunRequest), run_id=run_id, owner=job.owner)
             entry.assets |= request_asset_ids(request)
 
             async def on_event(event: RunEvent) -> None:
@@ -431,14 +439,16 @@ class JobService:
 
     def _publish(self, entry: ActiveJob, type_: JobEventType, event_id: int) -> None:
         job = entry.job
-        view = job.event_view(type_, event_id, self.queue.position(job.task_id))
-        self.broker.publish(job.task_id, Frame(event_id, sse_frame(event_id, _codec.encode(view)), job.terminal))
+        view = job.event_view(type_, event_id, self.queue.position(job.task_id), self._away.get(job.backend))
+        self.broker.publish(job.task_id, Frame(event_id, sse_frame(event_id, codec.encode(view)), job.terminal))
 
     def snapshot(self, job: Job) -> Frame:
         """A frame of ``job``'s current state, with the id of its latest change."""
         event_id = max(job.event_id, self.broker.latest(job.task_id))
-        view = job.event_view(event_type_for(job), event_id, self.queue.position(job.task_id))
-        return Frame(event_id, sse_frame(event_id, _codec.encode(view)), job.terminal)
+        view = job.event_view(
+            event_type_for(job), event_id, self.queue.position(job.task_id), self._away.get(job.backend)
+        )
+        return Frame(event_id, sse_frame(event_id, codec.encode(view)), job.terminal)
 
     def active_job(self, task_id: str) -> Job | None:
         """The in-memory record of an unfinished job."""

@@ -7,7 +7,7 @@ from typing import Final, Protocol
 import msgspec
 
 from retouch.jobs.state import Job
-from retouch.sdk import _codec
+from retouch.sdk import codec
 
 __all__ = ["LEGACY_STATUSES", "JobStore", "decode_job", "encode_job"]
 
@@ -47,7 +47,7 @@ class JobStore(Protocol):
 
 def encode_job(job: Job) -> bytes:
     """The stored form of a job record."""
-    return _codec.encode(job)
+    return codec.encode(job)
 
 
 #: Status words of records stored before the seed system's words were adopted.
@@ -58,7 +58,7 @@ def decode_job(data: bytes) -> Job:
     """A job record from its stored form (a record stored with an old status word reads as the
     same state in the current words)."""
     try:
-        return _codec.decode(data, Job)
+        return codec.decode(data, Job)
     except msgspec.ValidationError:
         raw = msgspec.json.decode(data)
         if not isinstance(raw, dict) or raw.get("status") not in LEGACY_STATUSES:

@@ -1,7 +1,7 @@
 """``"asset:<id>"`` in an image field, resolved in one place for every service.
 
 A picture uploaded once to the jobs service (``POST /api/assets``) travels between services as
-the reference text (:class:`~retouch.sdk._codec.AssetRef`); whoever decodes it calls
+the reference text (:class:`~retouch.sdk.codec.AssetRef`); whoever decodes it calls
 :func:`resolve` (the runtime's :func:`~retouch.runtime.images.open_image` does), which reads it
 through the request's :class:`AssetSource` as the request's owner:
 
@@ -27,7 +27,7 @@ import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from retouch.runtime.problems import ProblemError, field_error
-from retouch.sdk._codec import ASSET_ID_PATTERN, AssetRef, asset_id_of
+from retouch.sdk.codec import ASSET_ID_PATTERN, AssetRef, asset_id_of
 from retouch.sdk.models.jobs import OWNER_HEADER
 
 __all__ = [

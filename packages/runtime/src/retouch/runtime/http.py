@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from retouch.runtime.problems import ProblemError, from_validation_error
-from retouch.sdk import _codec
+from retouch.sdk import codec
 
 __all__ = ["StructResponse", "decode_struct", "read_struct"]
 
@@ -21,7 +21,7 @@ def decode_struct(body: bytes, type_: type[T]) -> T:
     if not body.strip():
         raise ProblemError(422, "body: a JSON object is required")
     try:
-        return _codec.decode(body, type_)
+        return codec.decode(body, type_)
     except msgspec.ValidationError as exc:
         raise from_validation_error(exc) from None
     except msgspec.DecodeError as exc:
@@ -39,4 +39,4 @@ class StructResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return _codec.encode(content)
+        return codec.encode(content)

@@ -8,7 +8,7 @@ from http import HTTPStatus
 import msgspec
 from starlette.responses import Response
 
-from retouch.sdk import _codec
+from retouch.sdk import codec
 from retouch.sdk.models.common import FieldError, Problem
 
 __all__ = ["PROBLEM_CONTENT_TYPE", "ProblemError", "field_error", "from_validation_error", "problem_response"]
@@ -68,5 +68,5 @@ def from_validation_error(exc: msgspec.ValidationError) -> ProblemError:
 def problem_response(problem: Problem, headers: Mapping[str, str] | None = None) -> Response:
     """A Starlette response carrying ``problem``."""
     return Response(
-        _codec.encode(problem), status_code=problem.status, media_type=PROBLEM_CONTENT_TYPE, headers=dict(headers or {})
+        codec.encode(problem), status_code=problem.status, media_type=PROBLEM_CONTENT_TYPE, headers=dict(headers or {})
     )

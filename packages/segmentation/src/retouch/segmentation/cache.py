@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
-from retouch.sdk._codec import asset_id_of
+from retouch.sdk.codec import asset_id_of
 
 __all__ = ["ImageCache", "Sized", "image_id_for"]
 

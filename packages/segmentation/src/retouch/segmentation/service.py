@@ -24,7 +24,7 @@ from retouch.runtime.concurrency import run_sync
 from retouch.runtime.images import ImageLimits, encode_image, open_image
 from retouch.runtime.masks import adjust_border, bbox, feather, fill_holes, to_u8
 from retouch.runtime.problems import ProblemError, field_error
-from retouch.sdk._codec import AssetRef, Base64Bytes
+from retouch.sdk.codec import AssetRef, Base64Bytes
 from retouch.sdk.models.common import Health
 from retouch.sdk.models.segmentation import CancelSmartMaskResponse, SmartMaskRequest, SmartMaskResponse
 from retouch.segmentation.__about__ import __version__

@@ -8,7 +8,7 @@ from __future__ import annotations
 from retouch.image_utils.ops._common import encode, open_keeping_alpha
 from retouch.runtime.images import ImageLimits
 from retouch.runtime.white_balance import white_balance as balance
-from retouch.sdk._codec import Base64Bytes
+from retouch.sdk.codec import Base64Bytes
 from retouch.sdk.models.image_utils import WhiteBalanceRequest, WhiteBalanceResponse
 
 __all__ = ["white_balance"]

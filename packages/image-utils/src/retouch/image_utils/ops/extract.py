@@ -11,7 +11,7 @@ from retouch.image_utils.ops._common import as_u8, check_output, encode
 from retouch.runtime.images import ImageLimits, open_image, open_mask
 from retouch.runtime.masks import cut_out
 from retouch.runtime.problems import field_error
-from retouch.sdk._codec import Base64Bytes
+from retouch.sdk.codec import Base64Bytes
 from retouch.sdk.models.image_utils import (
     AddShadowPreviewRequest,
     AddShadowPreviewResponse,

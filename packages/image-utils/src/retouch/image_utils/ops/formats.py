@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from retouch.image_utils.ops._common import encode, open_keeping_alpha
 from retouch.runtime.images import ImageLimits, probe_image
-from retouch.sdk._codec import Base64Bytes
+from retouch.sdk.codec import Base64Bytes
 from retouch.sdk.models.image_utils import ConvertRequest, ConvertResponse, MetadataRequest, MetadataResponse
 
 __all__ = ["convert", "metadata"]

@@ -15,7 +15,7 @@ from retouch.image_utils.ops._common import check_output, encode, open_keeping_a
 from retouch.runtime.images import ImageLimits
 from retouch.runtime.placement import fit
 from retouch.runtime.problems import field_error
-from retouch.sdk._codec import Base64Bytes
+from retouch.sdk.codec import Base64Bytes
 from retouch.sdk.models.image_utils import (
     LetterboxInfo,
     LetterboxRequest,

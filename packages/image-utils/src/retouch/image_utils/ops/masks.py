@@ -14,7 +14,7 @@ from PIL import Image
 from retouch.image_utils.ops._common import encode
 from retouch.runtime.images import ImageLimits, open_mask
 from retouch.runtime.masks import feather, grow, shrink, to_u8
-from retouch.sdk._codec import Base64Bytes
+from retouch.sdk.codec import Base64Bytes
 from retouch.sdk.models.image_utils import MaskRequest, MaskResponse
 
 __all__ = ["apply_mask_operation", "mask_operation"]
