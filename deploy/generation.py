@@ -51,6 +51,24 @@ from _common import (
 )
 from images import generation_image, trampoline_image
 
+from retouch.sdk import codec
+from retouch.sdk.models.common import Problem
+from retouch.sdk.models.generation import (
+    MODAL_CANCEL_DICT,
+    MODAL_EVENTS_QUEUE,
+    MODAL_GENERATION_APP,
+    MODAL_WORKER_FUNCTION,
+    ErrorEvent,
+    ResultEvent,
+    RunEvent,
+    RunRequest,
+)
+
+if APP_NAMES["generation"] != MODAL_GENERATION_APP:
+    raise RuntimeError(
+        f"deploy/_common.py names the generation app {APP_NAMES['generation']!r}, the SDK {MODAL_GENERATION_APP!r}"
+    )
+
 #: The base model on the Hugging Face Hub, and the revision fetched (a commit pins it).
 QWEN_REPO = deploy_str("RETOUCH_QWEN_REPO", "Qwen/Qwen-Image-Edit-2509")
 QWEN_REVISION = deploy_str("RETOUCH_QWEN_REVISION", "main")
@@ -114,9 +132,6 @@ def run_request(
     encoded, ending with exactly one terminal event (an ``ErrorEvent`` if ``run`` raised or ended
     without one). A result too large for one Queue item is stored with ``store_image(run_id, png)``
     when the contract can refer to it, else reported as an error. Returns the terminal event's type."""
-    from retouch.sdk import codec
-    from retouch.sdk.models.generation import ErrorEvent, ResultEvent, RunRequest
-
     request = codec.decode(payload, RunRequest)
     run_id = request.run_id
     if not run_id:
@@ -229,7 +244,7 @@ class QwenService:
     @modal.method()
     def run(self, payload: bytes) -> str:
         """A spawned run (see :func:`run_request`); returns the terminal event's type."""
-        run_id = _decode_run_id(payload)
+        run_id = codec.decode(payload, RunRequest).run_id or ""
         try:
             return run_request(
                 payload,
@@ -251,18 +266,6 @@ def runner_run(runner: Any) -> Callable[[RunRequest, Callable[[RunEvent], None],
         try:
             job = runner.prepare(request)
         except Exception as exc:
-def _decode_run_id(payload: bytes) -> str:
-    from retouch.sdk import codec
-    from retouch.sdk.models.generation import RunRequest
-
-    return codec.decode(payload, RunRequest).run_id or ""
-
-
-_volumes: dict[str, modal.Volume] = {MODELS_DIR: models, JOBS_BLOB_DIR: blobs}
-if COMPILE:
-    _volumes[INDUCTOR_CACHE_DIR] = inductor_cache_volume()
-
-
             on_event(error_event(request.run_id or "", exc))
             return
         runner.report(job, on_event, cancelled)
@@ -278,7 +281,7 @@ def generation_worker(payload: bytes) -> str:
     try:
         return str(QwenService().run.remote(payload))
     except Exception as exc:
-        run_id = _decode_run_id(payload)
+        run_id = codec.decode(payload, RunRequest).run_id
         if run_id:
             event = _error(run_id, f"the generation container was lost: {type(exc).__name__}: {exc}")
             events_queue.put(codec.encode(event), partition=run_id, partition_ttl=EVENTS_TTL_S)
@@ -342,5 +345,3 @@ def download_weights(loras: str = "", revision: str = QWEN_REVISION) -> dict[str
     for line in report.items():
         print(*line, sep=": ")
     return report
-            from retouch.sdk import codec
-

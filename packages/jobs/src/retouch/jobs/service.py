@@ -187,16 +187,8 @@ class JobService:
             event_id=self.ids.next(),
         )
         # The request is stored before the record, so every stored job can be run after a crash.
-        try:
-            await self.blobs.put(request_key(task_id), codec.encode(request))
-            stored, created = await self.store.create(job)
-        except Exception as exc:
-            problem = self._storage_failure(exc)
-            if problem is None:
-                raise
-            # Nothing of a job that was not accepted is kept.
-            self.spawn(self.blobs.delete_prefix(task_id))
-            raise problem.error() from exc
+        await self.blobs.put(request_key(task_id), codec.encode(request))
+        stored, created = await self.store.create(job)
         if not created:
             self.spawn(self.blobs.delete_prefix(task_id))
             if stored.request_hash != fingerprint:
@@ -439,15 +431,13 @@ class JobService:
 
     def _publish(self, entry: ActiveJob, type_: JobEventType, event_id: int) -> None:
         job = entry.job
-        view = job.event_view(type_, event_id, self.queue.position(job.task_id), self._away.get(job.backend))
+        view = job.event_view(type_, event_id, self.queue.position(job.task_id))
         self.broker.publish(job.task_id, Frame(event_id, sse_frame(event_id, codec.encode(view)), job.terminal))
 
     def snapshot(self, job: Job) -> Frame:
         """A frame of ``job``'s current state, with the id of its latest change."""
         event_id = max(job.event_id, self.broker.latest(job.task_id))
-        view = job.event_view(
-            event_type_for(job), event_id, self.queue.position(job.task_id), self._away.get(job.backend)
-        )
+        view = job.event_view(event_type_for(job), event_id, self.queue.position(job.task_id))
         return Frame(event_id, sse_frame(event_id, codec.encode(view)), job.terminal)
 
     def active_job(self, task_id: str) -> Job | None:
