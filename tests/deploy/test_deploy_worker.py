@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from retouch.sdk import _codec
+from retouch.sdk import codec
 from retouch.sdk.models.generation import ErrorEvent, ProgressEvent, ResultEvent, RunEvent, RunRequest
 
 
@@ -19,11 +19,11 @@ def generation(load: Any) -> ModuleType:
 
 
 def payload(run_id: str | None = "run-1") -> bytes:
-    return _codec.encode(RunRequest(prompt="", input_image=b"png", task_type="white-balance", run_id=run_id))
+    return codec.encode(RunRequest(prompt="", input_image=b"png", task_type="white-balance", run_id=run_id))
 
 
 def decoded(items: list[bytes]) -> list[RunEvent]:
-    return [_codec.decode(item, RunEvent) for item in items]  # type: ignore[arg-type]
+    return [codec.decode(item, RunEvent) for item in items]  # type: ignore[arg-type]
 
 
 Run = Callable[[RunRequest, Callable[[RunEvent], None], Callable[[], bool]], object]
@@ -129,7 +129,7 @@ def picture_payload(task: str = "white-balance", run_id: str = "run-7") -> bytes
     buffer = io.BytesIO()
     Image.new("RGB", (24, 16), (200, 150, 110)).save(buffer, "PNG")
     request = RunRequest(prompt="", input_image=buffer.getvalue(), task_type=task, run_id=run_id)  # type: ignore[arg-type]
-    return _codec.encode(request)
+    return codec.encode(request)
 
 
 def test_a_real_run_streams_progress_then_a_png_of_the_inputs_size(generation: ModuleType, runner: Any) -> None:

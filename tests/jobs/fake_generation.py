@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from retouch.runtime.assets import HttpAssetSource, acting_as, resolve
 from retouch.runtime.concurrency import run_sync
-from retouch.sdk import _codec
+from retouch.sdk import codec
 from retouch.sdk.models.common import Problem
 from retouch.sdk.models.generation import CancelRunResponse, ErrorEvent, ProgressEvent, ResultEvent, RunRequest
 
@@ -69,12 +69,12 @@ def create_app() -> Starlette:
 
     async def run(request: Request) -> Response:
         body = await request.body()
-        req = _codec.decode(body, RunRequest)
+        req = codec.decode(body, RunRequest)
         run_id = req.run_id or "anonymous-run"
         prompt = req.prompt
         if "refuse" in prompt:
             problem = Problem(title="Unprocessable Content", status=422, detail="mask: the fake refuses this run")
-            return Response(_codec.encode(problem), status_code=422, media_type="application/problem+json")
+            return Response(codec.encode(problem), status_code=422, media_type="application/problem+json")
         total = int(_word(prompt, "steps", 3))
         delay = _word(prompt, "delay", 0.0)
         record = runs.setdefault(run_id, RunRecord(run_id=run_id, prompt=prompt, total_steps=total))
@@ -82,7 +82,7 @@ def create_app() -> Starlette:
             record.cancel_requested = True
 
         def line(event: Any) -> bytes:
-            return _codec.encode(event) + b"\n"
+            return codec.encode(event) + b"\n"
 
         async def events() -> AsyncIterator[bytes]:
             yield line(ProgressEvent(run_id=run_id, stage="loading_model", progress=0.0))
@@ -140,12 +140,12 @@ def create_app() -> Starlette:
         record = runs.get(run_id)
         if record is None:
             return Response(
-                _codec.encode(Problem(title="Not Found", status=404, detail=f"no run {run_id}")),
+                codec.encode(Problem(title="Not Found", status=404, detail=f"no run {run_id}")),
                 status_code=404,
                 media_type="application/problem+json",
             )
         record.cancel_requested = True
-        return Response(_codec.encode(CancelRunResponse(run_id=run_id)), media_type="application/json")
+        return Response(codec.encode(CancelRunResponse(run_id=run_id)), media_type="application/json")
 
     async def listing(request: Request) -> Response:
         return JSONResponse({"runs": [msgspec.to_builtins(r) for r in runs.values()], "cancels": cancels})

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 from PIL import Image
 
-from retouch.sdk import _codec
+from retouch.sdk import codec
 from retouch.sdk.models.common import Problem
 from retouch.sdk.models.generation import ErrorEvent, ProgressEvent, ResultEvent, RunRequest
 
@@ -98,7 +98,7 @@ class FakeWorker:
         self.spawn = _Call(self._spawn)
 
     async def _spawn(self, payload: bytes) -> object:
-        request = _codec.decode(payload, RunRequest)
+        request = codec.decode(payload, RunRequest)
         self.spawned.append(request)
         task = asyncio.get_running_loop().create_task(self._work(request))
         self.tasks.add(task)
@@ -111,7 +111,7 @@ class FakeWorker:
         total, delay = int(words.get("steps", 3)), float(words.get("delay", 0))
 
         async def put(event: Any) -> None:
-            await self.events.put.aio(_codec.encode(event), partition=run_id)
+            await self.events.put.aio(codec.encode(event), partition=run_id)
 
         await put(ProgressEvent(run_id=run_id, stage="loading_model"))
         for step in range(1, total + 1):

@@ -12,7 +12,7 @@ import pytest
 from jobs_helpers import JobsFactory, ServerThread, b64, body, mask_png, png, status_of, submit, wait_status
 from PIL import Image
 
-from retouch.sdk import _codec
+from retouch.sdk import codec
 from retouch.sdk.models.common import Health
 
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff", "webp": b"RIFF"}
@@ -245,7 +245,7 @@ def test_the_synchronous_form_reports_a_failure(jobs: ServerThread) -> None:
 
 
 def test_health_names_the_service_and_its_load(jobs: ServerThread) -> None:
-    health = _codec.decode(httpx.get(f"{jobs.url}/api/health").content, Health)
+    health = codec.decode(httpx.get(f"{jobs.url}/api/health").content, Health)
     assert health.service == "job_manager"
     assert health.status == "healthy"
     assert health.engine == "local"

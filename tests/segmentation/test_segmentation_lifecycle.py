@@ -10,7 +10,7 @@ from seg_engines import Gate, GatedEngine
 from seg_scenes import b64, disk_scene, png
 from seg_support import MakeApp, grabcut_settings, wait_until_settled
 
-from retouch.sdk import _codec
+from retouch.sdk import codec
 from retouch.sdk.models.common import Health
 
 IMAGE = b64(png(disk_scene(0)[0]))
@@ -26,7 +26,7 @@ async def test_health_says_loading_and_requests_are_503_until_the_engine_is_read
     _, http = await make_app(engine=GatedEngine(load=gate), wait=False)
     try:
         await reached(gate)
-        report = _codec.decode((await http.get("/api/health")).content, Health)
+        report = codec.decode((await http.get("/api/health")).content, Health)
         assert (report.status, report.ready, report.engine) == ("loading", False, "grabcut")
         response = await http.post("/api/smart-mask", json=CLICK)
         assert response.status_code == 503
@@ -35,7 +35,7 @@ async def test_health_says_loading_and_requests_are_503_until_the_engine_is_read
     finally:
         gate.opened.set()
     await wait_until_settled(http)
-    report = _codec.decode((await http.get("/api/health")).content, Health)
+    report = codec.decode((await http.get("/api/health")).content, Health)
     assert (report.status, report.ready, report.service) == ("healthy", True, "segmentation")
     assert (await http.post("/api/smart-mask", json=CLICK)).status_code == 200
 
