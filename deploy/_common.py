@@ -22,9 +22,13 @@ __all__ = [
     "APP_NAMES",
     "DEPLOY_DIR",
     "HF_CACHE_DIR",
+    "INDUCTOR_CACHE_DIR",
     "JOBS_BLOB_DIR",
     "JOBS_STORE_DICT",
     "LABELS",
+    "MODAL_CANCEL_DICT",
+    "MODAL_EVENTS_QUEUE",
+    "MODAL_WORKER_FUNCTION",
     "MODELS_DIR",
     "PROXY_KEY_VAR",
     "PROXY_SECRET_VAR",
@@ -40,6 +44,7 @@ __all__ = [
     "gateway_secret",
     "generation_max_containers",
     "hf_secrets",
+    "inductor_cache_volume",
     "jobs_blob_volume",
     "min_containers",
     "models_volume",
@@ -55,7 +60,7 @@ DEPLOY_DIR = Path(__file__).resolve().parent
 REPO_ROOT = DEPLOY_DIR.parent
 
 #: One Modal app a service. The generation app's name is part of the jobs <-> worker contract
-#: (``retouch.sdk.models.generation.MODAL_GENERATION_APP``); generation.py asserts they agree.
+#: (``retouch.sdk.models.generation.MODAL_GENERATION_APP``); tests/deploy checks they agree.
 APP_NAMES: dict[str, str] = {
     "gateway": "retouch-gateway",
     "job_manager": "retouch-jobs",
@@ -73,6 +78,13 @@ LABELS: dict[str, str] = {
     "image_utils": "image-utils",
 }
 
+#: The jobs <-> generation worker channel's names (``retouch.sdk.models.generation``'s MODAL_*;
+#: repeated here because a deploy file imports nothing but modal and the standard library at
+#: module level; tests/deploy checks they agree).
+MODAL_EVENTS_QUEUE = "retouch-run-events"
+MODAL_CANCEL_DICT = "retouch-run-cancel"
+MODAL_WORKER_FUNCTION = "generation_worker"
+
 #: Services whose containers scale to zero unless ``RETOUCH_<SERVICE>_MIN_CONTAINERS`` keeps some warm.
 SCALE_TO_ZERO_SERVICES: tuple[str, ...] = ("generation", "segmentation", "image_utils")
 
@@ -87,6 +99,9 @@ PROXY_SECRET_VAR = "RETOUCH_PROXY_SECRET"
 # -- Volumes and distributed objects.
 MODELS_VOLUME = "retouch-models"
 JOBS_BLOB_VOLUME = "retouch-job-blobs"
+#: torch.compile's inductor cache, kept across containers so a compiled start-up is paid once.
+INDUCTOR_CACHE_VOLUME = "retouch-inductor-cache"
+INDUCTOR_CACHE_DIR = "/cache/inductor"
 #: Where the models volume is mounted, in the generation and segmentation containers.
 MODELS_DIR = "/models"
 HF_CACHE_DIR = f"{MODELS_DIR}/hf-cache"
@@ -213,6 +228,11 @@ def hf_secrets() -> list[modal.Secret]:
 def models_volume() -> modal.Volume:
     """Model weights (Qwen-Image-Edit, its LoRAs, FastSAM), filled by the ``download_weights`` entry points."""
     return modal.Volume.from_name(MODELS_VOLUME, create_if_missing=True)
+
+
+def inductor_cache_volume() -> modal.Volume:
+    """torch.compile's inductor cache (generation with ``RETOUCH_QWEN_COMPILE``)."""
+    return modal.Volume.from_name(INDUCTOR_CACHE_VOLUME, create_if_missing=True)
 
 
 def jobs_blob_volume() -> modal.Volume:

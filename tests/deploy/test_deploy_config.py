@@ -170,7 +170,7 @@ def test_lora_sources_parse_and_bad_ones_are_refused(load: Any) -> None:
     )
     assert parsed == {"removal": "acme/loras:removal.safetensors", "white-balance": "https://x.example/wb.safetensors"}
     assert generation._parse_loras("") == {}
-    for bad in ("removal", "recolour=acme/x:y.safetensors", "insertion="):
+    for bad in ("removal", "recolour=acme/x:y.safetensors", "insertion=", "removal=volume:x"):
         with pytest.raises(ValueError, match="expected"):
             generation._parse_loras(bad)
 

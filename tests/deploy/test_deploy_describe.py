@@ -103,7 +103,7 @@ def test_the_table_lists_the_five_apps_with_urls_resources_and_packages(
         assert app in out
     for label in ("api-gateway", "job-manager", "qwen", "fastsam", "image-utils"):
         assert f"https://acme--{label}.modal.run" in out
-    assert "gpu T4" in out and "gpu A100" in out
+    assert "gpu T4" in out and "gpu H100" in out
     assert "(always on)" in out and "(to zero)" in out
     assert "retouch-gateway/serve: sdk, runtime, gateway" in out
 
