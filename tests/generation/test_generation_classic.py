@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import importlib.util
+import json
+from pathlib import Path
+
+import httpx
 import numpy as np
+import pytest
 from generation_helpers import box_mask, decode, fast_settings, png, serve_in_process, smooth_background
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 from starlette.applications import Starlette
 
 from retouch.generation.app import create_app
 from retouch.generation.compositing import protected
+from retouch.generation.settings import GenerationSettings
+from retouch.runtime.settings import SettingsError, load_settings
 from retouch.sdk import AsyncClient
 from retouch.sdk.models.generation import ProgressEvent, ResultEvent, RunEvent, RunRequest
 
@@ -179,3 +188,165 @@ async def test_model_fields_the_classic_engine_does_not_use_are_reported_not_sil
     result = await client.generation.run(request)
     assert len(result.notes) == 1
     assert "prompt" in result.notes[0] and "seed" in result.notes[0] and "true_cfg_scale" in result.notes[0]
+
+
+# -- issue 12: real photographs ---------------------------------------------------------------------
+def _photo_crop(name: str, box: tuple[int, int, int, int]) -> np.ndarray:
+    """A crop of a scikit-image photograph (shipped in its wheel), as RGB."""
+    import skimage.data
+
+    pixels = np.asarray(getattr(skimage.data, name)())
+    if pixels.ndim == 2:
+        pixels = np.dstack([pixels] * 3)
+    left, top, right, bottom = box
+    return np.ascontiguousarray(pixels[top:bottom, left:right, :3])
+
+
+def _blob(shape: tuple[int, int], radius: float, seed: int) -> np.ndarray:
+    """An irregular blob centred in ``shape``, as a brush stroke would outline an object."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    cy, cx = shape[0] / 2, shape[1] / 2
+    angle = np.arctan2(yy - cy, xx - cx)
+    wobble = sum(rng.uniform(0.05, 0.15) * np.cos(k * angle + rng.uniform(0, 6.3)) for k in range(2, 6))
+    return np.asarray(np.hypot(yy - cy, xx - cx) < radius * (1 + wobble))
+
+
+def _high_freq(pixels: np.ndarray, region: np.ndarray) -> float:
+    grey = np.asarray(Image.fromarray(pixels).convert("L"), dtype=np.float64)
+    blurred = np.asarray(Image.fromarray(pixels).convert("L").filter(ImageFilter.GaussianBlur(2)), dtype=np.float64)
+    return float(np.abs(grey - blurred)[region].mean())
+
+
+async def test_removal_continues_the_texture_of_a_real_photo() -> None:
+    """Grass (a real photograph): the default fill has the truth's fine texture; Telea smears it."""
+    truth = _photo_crop("grass", (0, 0, 256, 256))
+    obj = _blob(truth.shape[:2], 30, 1)
+    hole = _blob(truth.shape[:2], 37, 2) | obj
+    picture = truth.copy()
+    picture[obj] = (225, 120, 35)
+    mask = Image.fromarray(hole.astype(np.uint8) * 255)
+    ratios = {}
+    for method in ("exemplar", "telea"):
+        app = create_app(fast_settings(classic_inpaint_method=method))
+        async with serve_in_process(app) as client:
+            request = RunRequest(
+                prompt="", input_image=png(Image.fromarray(picture)), mask=png(mask), task_type="removal"
+            )
+            edited = np.asarray(decode((await client.generation.run(request)).image))
+        ratios[method] = _high_freq(edited, hole) / _high_freq(truth, hole)
+        keep = protected(mask, 6 + 8 + 1)
+        assert np.array_equal(edited[keep], picture[keep]), method
+        # nothing of the removed object's orange is left
+        assert not ((edited[..., 0] > 200) & (edited[..., 2] < 60) & hole).any(), method
+    print(f"removal texture ratio (fill / truth high-frequency energy): {ratios}")
+    assert 0.7 <= ratios["exemplar"] <= 1.4
+    assert ratios["telea"] < 0.4  # the premise: a diffusion fill is a smear here
+
+
+async def test_removal_is_the_exemplar_fill_by_default_and_telea_stays_an_option() -> None:
+    assert fast_settings().classic_inpaint_method == "exemplar"
+    with pytest.raises(SettingsError):
+        load_settings(GenerationSettings, {"RETOUCH_CLASSIC_INPAINT_METHOD": "smear"})
+
+
+def _wall_scene() -> Image.Image:
+    """The issue's repro: a wall reading (253, 202, 112) under a warm light, a clipped window, a
+    clipped warm highlight and a darker floor."""
+    pixels = np.zeros((120, 160, 3), np.uint8)
+    pixels[:] = (253, 202, 112)
+    pixels[10:50, 10:60] = 255
+    pixels[10:50, 80:100] = (255, 244, 190)
+    rng = np.random.default_rng(0)
+    pixels[90:] = (rng.uniform(0.2, 0.6, (30, 160, 1)) * np.array([200, 120, 50])).astype(np.uint8)
+    return Image.fromarray(pixels)
+
+
+async def test_white_balance_of_a_clipped_warm_cast_does_not_turn_the_wall_cyan(classic: Classic) -> None:
+    client, _ = classic
+    picture = _wall_scene()
+    result = await client.generation.run(RunRequest(prompt="", input_image=png(picture), task_type="white-balance"))
+    corrected = np.asarray(decode(result.image), dtype=np.float64)
+    wall = corrected[60:85, 110:150].reshape(-1, 3).mean(axis=0)
+    print(f"wall (253, 202, 112) -> {wall.round(1)}")
+    assert wall.max() - wall.min() < 8  # neutral: neither still orange nor cyan (it was 167, 248, 254)
+    assert wall.mean() > 150  # and not darkened into grey mud
+    window = corrected[15:45, 15:55].reshape(-1, 3).mean(axis=0)
+    assert window.min() > 250  # a clipped highlight stays white
+
+
+async def test_the_preview_and_the_job_apply_the_same_white_balance(classic: Classic) -> None:
+    """image-utils' white-balance (the editor's preview) and the classic job give the same pixels."""
+    from retouch.image_utils.app import create_app as create_image_utils
+    from retouch.image_utils.settings import ImageUtilsSettings
+
+    client, _ = classic
+    picture = _wall_scene()
+    job = await client.generation.run(RunRequest(prompt="", input_image=png(picture), task_type="white-balance"))
+    utils = create_image_utils(ImageUtilsSettings(log_json=False))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=utils), base_url="http://utils.test") as http:
+        answer = await http.post(
+            "/api/image-utils/white-balance", json={"image": base64.b64encode(png(picture)).decode()}
+        )
+    assert answer.status_code == 200, answer.text
+    preview = decode(base64.b64decode(answer.json()["image"]))
+    assert np.array_equal(np.asarray(preview), np.asarray(decode(job.image)))
+
+
+def _orange() -> tuple[Image.Image, Image.Image]:
+    """A shaded, textured orange on a grey backdrop, and its mask."""
+    rng = np.random.default_rng(11)
+    yy, xx = np.mgrid[:100, :100] / 100
+    shade = np.clip(1.1 - 0.6 * np.hypot(yy - 0.35, xx - 0.4), 0.5, 1.0)[..., None]
+    orange = np.array([245.0, 140.0, 20.0]) * shade + rng.normal(0, 6, (100, 100, 1))
+    backdrop = rng.integers(110, 150, (100, 100, 3)).astype(np.float64)
+    mask = Image.new("L", (100, 100), 0)
+    ImageDraw.Draw(mask).ellipse((10, 10, 89, 89), fill=255)
+    inside = np.asarray(mask) > 0
+    backdrop[inside] = orange[inside]
+    return Image.fromarray(np.clip(backdrop, 0, 255).astype(np.uint8)), mask
+
+
+async def test_insertion_keeps_the_objects_colours_and_leaves_its_backdrop_behind(classic: Classic) -> None:
+    client, _ = classic
+    background = Image.fromarray(_photo_crop("grass", (0, 0, 200, 160)))
+    reference, reference_mask = _orange()
+    target = (50, 20, 150, 120)  # 100 x 100: the orange fills it
+    mask = box_mask(background.size, target)
+    request = RunRequest(
+        prompt="",
+        input_image=png(background),
+        mask=png(mask),
+        mask_tool_type="box",
+        reference_image=png(reference),
+        reference_mask_R=png(reference_mask),
+        task_type="insertion",
+    )
+    result = np.asarray(decode((await client.generation.run(request)).image), dtype=np.float64)
+    # The cut-out (the mask's 80 x 80 box) is scaled to fill the 100 x 100 target box.
+    core = reference_mask.filter(ImageFilter.MinFilter(9)).crop((10, 10, 90, 90))
+    expected = np.asarray(reference.crop((10, 10, 90, 90)), dtype=np.float64)[np.asarray(core) > 0].mean(axis=0)
+    placed_core = np.asarray(core.resize((100, 100), Image.Resampling.NEAREST)) > 0
+    placed = result[20:120, 50:150][placed_core].mean(axis=0)
+    print(f"inserted orange mean {placed.round(1)} vs reference {expected.round(1)}")
+    assert np.abs(placed - expected).max() < 3  # an orange stays orange (Poisson made it red)
+    # The reference's grey backdrop is not pasted: the box's corners, off the object and above its
+    # shadow, keep the scene's pixels.
+    corner = (slice(20, 32), slice(50, 62))
+    assert np.array_equal(result[corner], np.asarray(background, dtype=np.float64)[corner])
+
+
+def test_the_quality_bench_runs_on_small_photos(tmp_path: Path) -> None:
+    """``tests/bench/quality.py`` at a tiny size, so that it cannot rot (its numbers are the bench's)."""
+    spec = importlib.util.spec_from_file_location("quality_bench", Path(__file__).parents[1] / "bench" / "quality.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = bench.main(["--size", "96", "--photos", "grass,coffee", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "quality.json").read_text())
+    assert [row["photo"] for row in saved["removal"]] == ["grass", "coffee"]
+    assert all(row["outside_unchanged"] for row in saved["removal"])
+    assert {"robust", "gray-world", "white-patch"} <= set(saved["white_balance"][0])
+    assert saved["white_balance_repro"]["cyan"] is False
+    assert results["grid"] == str(tmp_path / "quality-removal.png")
+    assert Image.open(tmp_path / "quality-removal.png").size[0] > 96

@@ -58,12 +58,14 @@ class GenerationSettings(ServiceSettings, kw_only=True):
     #: leaving its halo outside; a ``box`` already includes margin and is not grown).
     brush_grow_px: int = 6
 
-    #: Inpainting of the classic engine: ``telea`` (fast marching) or ``ns`` (Navier-Stokes).
-    classic_inpaint_method: Literal["telea", "ns"] = "telea"
+    #: Removal of the classic engine: ``exemplar`` (the picture's own patches: texture continues),
+    #: or OpenCV's smooth diffusion fills ``telea`` (fast marching) and ``ns`` (Navier-Stokes).
+    classic_inpaint_method: Literal["exemplar", "telea", "ns"] = "exemplar"
     #: Radius (pixels) each inpainted pixel looks around.
     classic_inpaint_radius: int = 5
-    #: How the classic engine blends an inserted object: Poisson (``poisson``) or feathered alpha.
-    classic_blend: Literal["poisson", "alpha"] = "poisson"
+    #: How the classic engine blends an inserted object: feathered ``alpha`` (keeps the object's
+    #: colours exactly) or ``poisson`` (no seam, but the object's colours drift towards the scene's).
+    classic_blend: Literal["poisson", "alpha"] = "alpha"
     #: Opacity (0..1) of the soft contact shadow under an inserted object; 0 turns it off.
     classic_shadow_opacity: float = 0.35
 

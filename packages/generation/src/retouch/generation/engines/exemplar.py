@@ -15,8 +15,9 @@ instead of being smoothed over:
    hole in view is kept and only refined where the detail says so.
 3. **Coarse colour from a smooth fill, detail from the patches.** Patch matching alone happily
    grows the wrong surface into a hole (a dark collar over an orange suit). The patch distance
-   therefore includes the distance to a coarse-colour guide (the Telea fill, blurred), and the
-   result's shading below a 4-pixel blur is taken from that guide while the patches' texture is kept.
+   therefore includes the distance to a coarse-colour guide (the Telea fill, blurred), and where the
+   result's shading below a 4-pixel blur strays from that guide by more than a few levels it is
+   pulled back, the patches' texture kept.
 4. **No seam**: target patches that reach past the hole's edge must agree with the pixels there,
    so the fill meets its surroundings in colour and texture; the pixels outside the hole are never
    changed.
@@ -51,6 +52,9 @@ _GUIDE_SIGMA = 2.0
 _GUIDE_WEIGHT = 0.1
 #: Blur (pixels) below which the fill's colour follows the smooth fill rather than the patches.
 _LOWPASS_SIGMA = 4.0
+#: Coarse colour difference (8-bit Lab levels) the patches may keep from the smooth fill, at most
+#: (less around a hole whose surroundings have little fine detail).
+_LOWPASS_SLACK = 8.0
 
 
 def shift_map_fill(image: U8, hole: Bools) -> U8:
@@ -255,7 +259,17 @@ def exemplar_fill(image: U8, hole: Bools, *, seed: int = 0) -> U8:
         ours = cv2.GaussianBlur(lab * hole[..., None], (0, 0), sigma) / np.maximum(weight, 1e-6)
         guide = _lab(prefilled)
         smooth = cv2.GaussianBlur(guide * hole[..., None], (0, 0), sigma) / np.maximum(weight, 1e-6)
-        lab = lab + np.where(hole[..., None], smooth - ours, 0.0).astype(np.float32)
+        correction = smooth - ours
+        # Only a gross shade error is corrected (soft threshold): where the patches' coarse colour is
+        # near the smooth fill's, theirs is as likely right (a brick's mortar line the fill smeared).
+        # On a smooth surface there is no texture to excuse a shade error: the slack scales with how
+        # much fine detail the hole's surroundings have.
+        known = _lab(image)
+        ring = (cv2.dilate(hole.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0) & ~hole
+        detail = float(np.abs(known - cv2.GaussianBlur(known, (0, 0), 2.0))[ring].mean()) if ring.any() else 0.0
+        slack = min(_LOWPASS_SLACK, 2.0 * detail)
+        correction = np.sign(correction) * np.maximum(np.abs(correction) - slack, 0.0)
+        lab = lab + np.where(hole[..., None], correction, 0.0).astype(np.float32)
     filled = cv2.cvtColor(np.clip(np.rint(lab), 0, 255).astype(np.uint8), cv2.COLOR_Lab2RGB)
     result = image.copy()
     result[hole] = filled[hole]
