@@ -3,6 +3,10 @@ a finished one is 409 and keeps its result."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+
 import httpx
 from jobs_helpers import JobsFactory, ServerThread, fake_runs, read_sse, submit, wait_status, wait_until
 
@@ -24,7 +28,42 @@ def test_cancel_of_a_running_job_stops_its_engine(jobs: ServerThread, fake_gen: 
     events = [b for b in read_sse(jobs.url, task_id) if "data" in b]
     assert len(events) == 1 and '"type":"cancelled"' in events[0]["data"]
     result = httpx.get(f"{jobs.url}/api/generate/result/{task_id}")
-    assert result.status_code == 409 and "cancelled" in result.json()["detail"]
+    assert result.status_code == 200 and result.headers["x-retouch-status"] == "cancelled"
+    assert result.json()["status"] == "cancelled" and result.json()["image"] == ""
+    image = httpx.get(f"{jobs.url}/api/generate/result-image/{task_id}")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.headers["x-retouch-status"] == "cancelled"
+
+
+def test_a_live_stream_outlasts_the_answer_of_the_cancel_that_ended_it(
+    jobs: ServerThread, fake_gen: ServerThread
+) -> None:
+    # The seed client's order: POST cancel (JSON content type, no body), await its JSON answer,
+    # only then stop reading. The stream must still be open when the answer comes.
+    task_id = submit(jobs.url, prompt="steps=100 delay=0.05")
+    wait_until(lambda: int(_run(fake_gen.url, task_id).get("steps_done", 0)) >= 2, what="the engine to take steps")
+    stream_ended: list[float] = []
+    saw: list[str] = []
+
+    def read() -> None:
+        with httpx.stream("GET", f"{jobs.url}/api/generate/stream/{task_id}", timeout=30) as response:
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    saw.append(json.loads(line[5:])["status"])
+        stream_ended.append(time.monotonic())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    wait_until(lambda: bool(saw), what="the first event")
+    answer = httpx.post(
+        f"{jobs.url}/api/generate/async/cancel/{task_id}", headers={"Content-Type": "application/json"}, timeout=30
+    )
+    answered = time.monotonic()
+    assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
+    assert not stream_ended, "the stream ended before the cancel was answered"
+    reader.join(30)
+    assert saw[-1] == "cancelled" and saw.count("cancelled") == 1
+    assert stream_ended and stream_ended[0] >= answered
 
 
 def test_cancel_of_a_queued_job_is_immediate(jobs_server: JobsFactory, fake_gen: ServerThread) -> None:

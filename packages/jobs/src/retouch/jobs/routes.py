@@ -17,15 +17,15 @@ from starlette.routing import Route
 
 from retouch.jobs.events import HEARTBEAT, Frame
 from retouch.jobs.listing import delete_job, list_jobs
+from retouch.jobs.results import CANCELLED_IMAGE, cancelled_result, job_result
 from retouch.jobs.service import JobService, body_hash
 from retouch.jobs.state import Job
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.http import StructResponse, decode_struct
 from retouch.runtime.images import CONTENT_TYPES, encode_image, open_image
 from retouch.runtime.problems import ProblemError, field_error
-from retouch.sdk._codec import Base64Bytes
 from retouch.sdk.models.generation import GenerationRequest
-from retouch.sdk.models.jobs import IDEMPOTENCY_HEADER, OWNER_HEADER, JobResult, JobSubmitted
+from retouch.sdk.models.jobs import IDEMPOTENCY_HEADER, OWNER_HEADER, JobSubmitted
 
 __all__ = ["ANONYMOUS", "routes"]
 
@@ -36,6 +36,8 @@ _OWNER = re.compile(r"^[\x21-\x7e]{1,256}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 _FORMATS = {"png": "png", "webp": "webp", "jpeg": "jpeg", "jpg": "jpeg"}
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+#: Marks the answers of the result routes for a cancelled job (200, no picture).
+_CANCELLED = {"X-Retouch-Status": "cancelled"}
 #: Tells EventSource clients how soon to reconnect after a dropped stream.
 _RETRY = b"retry: 2000\n\n"
 
@@ -100,23 +102,14 @@ def routes(service: JobService) -> list[Route]:
 
     async def result_response(job: Job) -> Response:
         job, data = await service.result(job.owner, job.task_id)
-        assert job.result is not None
-        meta = job.result
-        answer = JobResult(
-            task_id=job.task_id,
-            status=job.status,
-            image=Base64Bytes(data),
-            width=meta.width,
-            height=meta.height,
-            seed=meta.seed,
-            timings=meta.timings,
-            engine=meta.engine,
-            image_asset=meta.blob.split("/")[1] if meta.blob.startswith("assets/") else None,
-        )
-        return StructResponse(answer)
+        return StructResponse(job_result(job, data))
 
     async def result(request: Request) -> Response:
         job = await service.lookup(owner_of(request), request.path_params["task_id"])
+        if job.status == "cancelled":
+            # The seed client fetches the result after its cancel when the stream ended first:
+            # a cancellation answers 200 saying so, not a 409 it would show as an error.
+            return StructResponse(cancelled_result(job), headers=_CANCELLED)
         return await result_response(job)
 
     async def result_image(request: Request) -> Response:
@@ -125,7 +118,10 @@ def routes(service: JobService) -> list[Route]:
         if fmt is None:
             raise field_error("format", "must be png, webp or jpeg")
         quality = _quality(request.query_params.get("quality"))
-        job, data = await service.result(owner, request.path_params["task_id"])
+        job = await service.lookup(owner, request.path_params["task_id"])
+        if job.status == "cancelled":
+            return Response(CANCELLED_IMAGE, media_type="image/png", headers=_CANCELLED)
+        job, data = await service.result(owner, job.task_id)
         if fmt != "png" or quality is not None:
             data = await run_sync(_convert, data, fmt, quality)
         headers = {"Content-Disposition": f'inline; filename="{job.task_id}.{fmt}"'}
@@ -143,7 +139,6 @@ def routes(service: JobService) -> list[Route]:
             event_stream(service, job, last_id), media_type="text/event-stream", headers=_SSE_HEADERS
         )
 
-    return [
     async def list_(request: Request) -> Response:
         query = request.query_params
         page = await list_jobs(
@@ -159,9 +154,10 @@ def routes(service: JobService) -> list[Route]:
         await delete_job(service, owner_of(request), request.path_params["task_id"])
         return Response(status_code=204)
 
-        Route("/api/generate", generate_sync, methods=["POST"]),
+    return [
         Route("/api/generate", list_, methods=["GET"]),
         Route("/api/generate/{task_id}", delete, methods=["DELETE"]),
+        Route("/api/generate", generate_sync, methods=["POST"]),
         Route("/api/generate/async", submit_async, methods=["POST"]),
         Route("/api/generate/status/{task_id}", status, methods=["GET"]),
         Route("/api/generate/stream/{task_id}", stream, methods=["GET"]),
@@ -237,6 +233,10 @@ async def event_stream(service: JobService, job: Job, last_id: int | None) -> As
             yield item.data
             sent = item.id
             if item.terminal:
+                if b'"status":"cancelled"' in item.data:
+                    # The cancel's answer goes out after this event; a client that stops reading
+                    # only once it has that answer must not see the stream end first.
+                    await asyncio.sleep(service.settings.cancel_linger_seconds)
                 return
     finally:
         with contextlib.suppress(RuntimeError):

@@ -32,7 +32,8 @@ from retouch.jobs.dispatch import Dispatcher, DispatchError
 from retouch.jobs.events import EventBroker, EventIds, Frame, sse_frame
 from retouch.jobs.queue import JobQueue
 from retouch.jobs.settings import JobsSettings
-from retouch.jobs.state import Job, ResultMeta, event_type_for
+from retouch.jobs.results import decode_request, result_meta
+from retouch.jobs.state import Job, event_type_for
 from retouch.jobs.store import JobStore
 from retouch.jobs.validation import validate_request
 from retouch.runtime.assets import data_key
@@ -348,14 +349,11 @@ class JobService:
                 job.cancel(time.time())
                 await self._commit(entry, "cancelled")
                 return
-            meta = ResultMeta(
-                blob=blob,
-                width=event.width,
-                height=event.height,
-                seed=event.seed,
-                engine=event.engine,
-                timings=event.timings,
-            )
+            request = decode_request(await self.blobs.get(job.request_blob or request_key(job.task_id)))
+            if job.terminal:
+                return
+            elapsed = time.time() - job.started_at if job.started_at else None
+            meta = result_meta(blob, event, request, elapsed)
             job.succeed(meta, time.time())
             await self._commit(entry, "done")
         elif isinstance(event, ErrorEvent):

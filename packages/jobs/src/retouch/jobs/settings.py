@@ -24,6 +24,7 @@ _OWN_FIELDS = (
     "sync_wait_seconds",
     "heartbeat_seconds",
     "cancel_wait_seconds",
+    "cancel_linger_seconds",
     "max_attempts",
     "event_history",
     "modal_store_dict",
@@ -62,6 +63,10 @@ class JobsSettings(ServiceSettings, kw_only=True):
     heartbeat_seconds: float = 15.0
     #: How long a cancel waits for a running engine to stop before the job is cancelled anyway.
     cancel_wait_seconds: float = 10.0
+    #: A live event stream stays open this long after its ``cancelled`` event (then ends), so a
+    #: client that awaits its cancel's answer before it stops reading (the seed web client) sees
+    #: the answer first and shows a cancellation; 0 ends the stream at once.
+    cancel_linger_seconds: float = 3.0
     #: Runs of a job interrupted by restarts before it fails instead of being re-queued.
     max_attempts: int = 3
     #: Events kept per job for ``Last-Event-ID`` resume (older ones are summarised by a snapshot).
@@ -86,6 +91,10 @@ class JobsSettings(ServiceSettings, kw_only=True):
         ):
             if not getattr(self, name) > 0:
                 raise SettingsError(f"{self._var(name)} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.cancel_linger_seconds <= 60:
+            raise SettingsError(
+                f"{self._var('cancel_linger_seconds')} must be 0-60 s, got {self.cancel_linger_seconds:g}"
+            )
         if self.sync_wait_seconds >= MODAL_PLATFORM_LIMIT_S:
             raise SettingsError(
                 f"{self._var('sync_wait_seconds')} must stay below {MODAL_PLATFORM_LIMIT_S:g} s, got {self.sync_wait_seconds:g}"

@@ -10,7 +10,7 @@ processing; it starts a new attempt with a new ``run_id``, so events of the old 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -39,6 +39,14 @@ class ResultMeta(msgspec.Struct, kw_only=True):
     seed: int | None = None
     engine: str | None = None
     timings: dict[str, float] = {}
+    #: Seconds the run took (the worker's own total where it reports one).
+    generation_time: float | None = None
+    #: What the run used (``parameters_used`` of the result; see ``retouch.jobs.results``).
+    parameters: dict[str, Any] = {}
+    #: How the request was honoured (fields an engine could not apply, ...).
+    notes: list[str] = []
+    #: Set when the request asked for ``enable_debug``: the result's ``debug_info``.
+    debug: dict[str, Any] | None = None
 
 
 class Job(msgspec.Struct, kw_only=True):

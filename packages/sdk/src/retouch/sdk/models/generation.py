@@ -62,6 +62,11 @@ class GenerationRequest(msgspec.Struct, kw_only=True):
     #: Model engines: ``fast`` (a few distilled steps, no CFG) or ``best`` (the full schedule);
     #: ``None``: the deployment's default. Engines without the distinction ignore it.
     quality: Literal["fast", "best"] | None = None
+    #: The seed system's refinement pass (its client sends ``true``); no engine here has it, so the
+    #: result's ``parameters_used`` reports it as not applied, with a note.
+    enable_mae_refinement: bool | None = None
+    #: Ask for the result's ``debug_info`` (timings and notes of the run).
+    enable_debug: bool = False
 
 
 class RunRequest(GenerationRequest, kw_only=True):

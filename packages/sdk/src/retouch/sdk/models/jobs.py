@@ -11,7 +11,7 @@ words); the last three are terminal.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -104,7 +104,11 @@ class JobPage(msgspec.Struct, kw_only=True):
 
 
 class JobResult(msgspec.Struct, kw_only=True):
-    """``GET /api/generate/result/{task_id}`` (and the synchronous ``POST /api/generate``)."""
+    """``GET /api/generate/result/{task_id}`` (and the synchronous ``POST /api/generate``).
+
+    A job that ended ``cancelled`` answers too (200, ``status: "cancelled"``, an empty ``image``,
+    width and height 0), so a client that fetches the result after its cancel sees a
+    cancellation, not an error; a job that ended ``error`` answers 409 with the reason."""
 
     task_id: str
     status: JobStatusValue
@@ -118,6 +122,17 @@ class JobResult(msgspec.Struct, kw_only=True):
     #: The result is an asset too: its id (``"asset:" + image_asset`` in any image field runs the
     #: next edit on it without sending it back).
     image_asset: str | None = None
+    #: Seconds the edit took.
+    generation_time: float | None = None
+    #: The engine that made the picture (the seed system's name for ``engine``).
+    model_used: str | None = None
+    #: What the run used: task, engine, steps, guidance, seed, quality flags (a flag that was asked
+    #: for but could not be applied reads ``false``, and ``notes`` says why).
+    parameters_used: dict[str, Any] = {}
+    #: How the request was honoured, in words.
+    notes: list[str] = []
+    #: Timings and notes of the run, when the request asked for ``enable_debug``.
+    debug_info: dict[str, Any] | None = None
 
 
 _SVC = "job_manager"
