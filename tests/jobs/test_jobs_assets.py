@@ -167,9 +167,7 @@ def test_assets_expire_with_the_ttl_unless_a_job_uses_them(jobs_server: JobsFact
     fields = body("steps=400 delay=0.01", mask=b64(mask_png()))
     fields["input_image"] = f"asset:{used}"
     task_id = httpx.post(f"{server.url}/api/generate/async", json=fields).json()["task_id"]
-    wait_until(
-        lambda: httpx.get(f"{server.url}/api/assets/{idle}").status_code == 404, what="the idle asset to expire"
-    )
+    wait_until(lambda: httpx.get(f"{server.url}/api/assets/{idle}").status_code == 404, what="the idle asset to expire")
     assert not (tmp_path / "data" / "jobs" / "blobs" / "assets" / idle).exists()
     # Still running well past the TTL: its input is kept.
     time.sleep(1.2)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 import time
+from collections.abc import AsyncIterator
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -19,6 +21,7 @@ from retouch.gateway.pool import UpstreamClosed, UpstreamConnectError, UpstreamE
 from retouch.gateway.problems import send_problem
 from retouch.gateway.settings import GatewaySettings
 from retouch.gateway.upstream import Upstream
+from retouch.runtime.concurrency import run_sync
 from retouch.runtime.problems import ProblemError
 
 __all__ = ["OWNER_HEADER", "Proxy"]
@@ -86,6 +89,59 @@ async def _read_body(first: Message, receive: Receive, grace: float, min_rate: i
             ) from None
 
 
+#: Paths whose bodies are pictures of any size (``/api/assets``): read at the same minimum rate but
+#: spooled to a temporary file, never held whole in memory, then streamed to the service.
+_SPOOLED_PREFIXES = ("/api/assets",)
+_SPOOL_IN_MEMORY = 1024 * 1024
+_SPOOL_CHUNK = 1024 * 1024
+
+
+async def _spool_body(
+    first: Message, receive: Receive, grace: float, min_rate: int
+) -> tuple[tempfile.SpooledTemporaryFile[bytes], int] | None:
+    """Like :func:`_read_body`, into a temporary file (past 1 MiB on disk): the file and its size."""
+    # Closed by _spooled_chunks once sent, or here on any failure.
+    spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
+    start = time.monotonic()
+    received = 0
+    message = first
+    try:
+        while True:
+            if message["type"] == "http.disconnect":
+                spool.close()
+                return None
+            body: bytes = message.get("body", b"")
+            if body:
+                received += len(body)
+                await run_sync(spool.write, body)
+            if not message.get("more_body", False):
+                spool.seek(0)
+                return spool, received
+            left = start + grace + received / min_rate - time.monotonic()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(left):
+                    message = await receive()
+            except TimeoutError:
+                raise ProblemError(
+                    408,
+                    f"the request body arrived too slowly ({received} bytes in {time.monotonic() - start:.0f} s; "
+                    f"at least {min_rate} bytes/s are needed after the first {grace:g} s)",
+                ) from None
+    except BaseException:
+        spool.close()
+        raise
+
+
+async def _spooled_chunks(spool: tempfile.SpooledTemporaryFile[bytes]) -> AsyncIterator[bytes]:
+    try:
+        while chunk := await run_sync(spool.read, _SPOOL_CHUNK):
+            yield chunk
+    finally:
+        spool.close()
+
+
 async def _wait_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
@@ -138,12 +194,28 @@ class Proxy:
         if scope["query_string"]:
             target += b"?" + scope["query_string"]
 
-        body: bytes | None = None
-        if chunked or content_length:
+        body: bytes | AsyncIterator[bytes] | None = None
+        if (chunked or content_length) and path.startswith(_SPOOLED_PREFIXES):
             try:
                 async with asyncio.timeout(self.body_timeout):
                     message = await receive()
-                body = await _read_body(message, receive, self.body_timeout, self.body_min_rate)
+                spooled = await _spool_body(message, receive, self.body_timeout, self.body_min_rate)
+            except TimeoutError:
+                detail = f"the request body stalled: nothing arrived for {self.body_timeout:g} s"
+                await send_problem(scope, receive, send, 408, detail)
+                return
+            except ProblemError as exc:
+                await send_problem(scope, receive, send, exc.status, exc.detail, exc.headers)
+                return
+            if spooled is None:
+                return
+            body, content_length = _spooled_chunks(spooled[0]), spooled[1]
+            replayable = False
+        elif chunked or content_length:
+            try:
+                async with asyncio.timeout(self.body_timeout):
+                    message = await receive()
+                whole = await _read_body(message, receive, self.body_timeout, self.body_min_rate)
             except TimeoutError:
                 detail = f"the request body stalled: nothing arrived for {self.body_timeout:g} s"
                 await send_problem(scope, receive, send, 408, detail)
@@ -152,9 +224,9 @@ class Proxy:
                 # The body limit or the minimum rate tripped.
                 await send_problem(scope, receive, send, exc.status, exc.detail, exc.headers)
                 return
-            if body is None:
+            if whole is None:
                 return
-            content_length = len(body)
+            body, content_length = whole, len(whole)
 
         upstream.touch()
         # The answer's head comes within read_timeout on every route; an event stream's events are

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from retouch.runtime.assets import available as assets_available
-from retouch.runtime.assets import is_asset_id
+from retouch.runtime.assets import current_owner, is_asset_id
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.images import ImageLimits, encode_image, open_image
 from retouch.runtime.masks import adjust_border, bbox, feather, fill_holes, to_u8
@@ -36,6 +36,12 @@ from retouch.segmentation.prompts import Prompts, build_prompts, check_request, 
 from retouch.segmentation.settings import SegmentationSettings
 
 __all__ = ["SegmentationService"]
+
+
+def _cache_key(image_id: str) -> str:
+    # Per caller: an image_id is a content hash (an asset id too), and knowing one must not let
+    # another caller mask a picture it never sent (API.md: smart-mask requests are isolated).
+    return f"{current_owner()}\n{image_id}"
 
 log = logging.getLogger("retouch.segmentation")
 
@@ -151,8 +157,8 @@ class SegmentationService:
         if request.image is None:
             assert request.image_id is not None  # check_request requires one of them
             image_id = request.image_id
-            prepared = self.cache.get(image_id)
-            pending = self.cache.pending(image_id) if prepared is None else None
+            prepared = self.cache.get(_cache_key(image_id))
+            pending = self.cache.pending(_cache_key(image_id)) if prepared is None else None
             if prepared is None and pending is None:
                 if not (is_asset_id(image_id) and assets_available()):
                     raise field_error("image_id", f"{image_id!r} is unknown or expired; send the image again", 404)
@@ -169,8 +175,8 @@ class SegmentationService:
         image_id = image_id_for(request.image)
         if request.image_id is not None and request.image_id != image_id:
             raise field_error("image_id", f"{request.image_id!r} is not the id of the image sent ({image_id!r})")
-        prepared = self.cache.get(image_id)
-        pending = self.cache.pending(image_id)
+        prepared = self.cache.get(_cache_key(image_id))
+        pending = self.cache.pending(_cache_key(image_id))
         if prepared is None and pending is not None:
             prepared = await token.race(asyncio.shield(pending))
         if prepared is not None:
@@ -187,7 +193,7 @@ class SegmentationService:
         async def create() -> PreparedImage:
             return await run_sync(timer.timed, "prepare", lambda: self.engine.prepare(picture))
 
-        prepared = await token.race(self.cache.get_or_create(image_id, create))
+        prepared = await token.race(self.cache.get_or_create(_cache_key(image_id), create))
         return prepared, prompts, image_id
 
     async def _prompts(self, request: SmartMaskRequest, width: int, height: int) -> Prompts:
