@@ -17,6 +17,7 @@ from retouch.jobs.routes import routes
 from retouch.jobs.routes_assets import asset_routes
 from retouch.jobs.service import JobService
 from retouch.jobs.settings import JobsSettings
+from retouch.jobs.storage import storage_loop
 from retouch.jobs.store import JobStore
 from retouch.jobs.store_sqlite import SqliteJobStore
 from retouch.jobs.watchdog import watchdog_loop
@@ -71,17 +72,34 @@ def create_app(
         await service.start()
         service.spawn(watchdog_loop(service))
         service.spawn(expiry_loop(service))
+        if service.storage is not None:
+            service.spawn(storage_loop(service.storage))
         try:
             yield
         finally:
             await service.stop()
 
     def health() -> Health:
+        detail = f"{service.queue.running_count()} running, {service.queue.waiting_count()} queued"
+        storage = service.storage.cached() if service.storage is not None else None
+        away = service.away()
+        if storage is not None:
+            # It cannot store what it would accept: not healthy (API.md), and submissions get 507/503.
+            return Health(
+                service=SERVICE_NAME,
+                version=__version__,
+                engine=settings.backend,
+                status="unhealthy",
+                ready=False,
+                detail=f"{storage.detail}; {detail}",
+            )
         return Health(
             service=SERVICE_NAME,
             version=__version__,
             engine=settings.backend,
-            detail=f"{service.queue.running_count()} running, {service.queue.waiting_count()} queued",
+            # Jobs are accepted and wait while generation is away; the system is degraded meanwhile.
+            status="degraded" if away else "healthy",
+            detail="; ".join([*away.values(), detail]),
         )
 
     app = create_service_app(

@@ -8,7 +8,7 @@ import logging
 import httpx
 import msgspec
 
-from retouch.jobs.dispatch import DispatchError, EventHandler
+from retouch.jobs.dispatch import DispatchError, EventHandler, Retry
 from retouch.runtime.middleware import SERVICE_TOKEN_HEADER
 from retouch.sdk import AsyncClient
 from retouch.sdk.errors import APIError, APIStatusError, NotFoundError
@@ -54,14 +54,28 @@ class HttpDispatcher:
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise DispatchError(f"the generation service sent an unreadable event: {exc}") from exc
         except APIStatusError as exc:
+            # 503: the service is up but cannot take runs now (loading, shutting down): wait.
+            retry: Retry | None = "away" if exc.status_code == 503 else None
             raise DispatchError(
-                f"the generation service refused the run ({exc.status_code}): {exc.detail}", exc.status_code
+                f"the generation service refused the run ({exc.status_code}): {exc.detail}",
+                exc.status_code,
+                retry=retry,
             ) from exc
         except (APIError, httpx.HTTPError) as exc:
             if not heard and isinstance(exc.__cause__ or exc, httpx.ConnectError):
-                raise DispatchError(f"the generation service is unreachable: {exc}", 503) from exc
-            raise DispatchError(f"generation worker lost: {exc or type(exc).__name__}") from exc
-        raise DispatchError("generation worker lost: its event stream ended without a result")
+                # No connection: the request was never sent, so the run never started.
+                raise DispatchError(f"the generation service is unreachable: {exc}", 503, retry="away") from exc
+            raise DispatchError(f"generation worker lost: {exc or type(exc).__name__}", retry="lost") from exc
+        raise DispatchError("generation worker lost: its event stream ended without a result", retry="lost")
+
+    async def probe(self) -> bool:
+        """Whether the generation service answers its health check (ready, or loading its model:
+        a run sent now waits for the model there)."""
+        try:
+            health = await self._client.health(timeout=5.0)
+        except (APIError, httpx.HTTPError):
+            return False
+        return health.status in ("healthy", "degraded", "loading")
 
     async def cancel(self, run_id: str) -> None:
         """``POST /api/generation/cancel/{run_id}``; an unknown run is fine."""

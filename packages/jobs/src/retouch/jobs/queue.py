@@ -21,6 +21,7 @@ class JobQueue:
         self._waiting: dict[str, list[tuple[int, str]]] = {}
         self._running: dict[str, set[str]] = {}
         self._where: dict[str, tuple[str, int]] = {}
+        self._paused: set[str] = set()
 
     def push(self, task_id: str, backend: str, seq: int) -> None:
         """Add a waiting job, in ``seq`` order."""
@@ -58,6 +59,8 @@ class JobQueue:
         started: list[str] = []
         moved: list[str] = []
         for backend, waiting in self._waiting.items():
+            if backend in self._paused:
+                continue
             running = self._running.setdefault(backend, set())
             free = self._limit_for(backend) - len(running)
             if free <= 0 or not waiting:
@@ -68,6 +71,22 @@ class JobQueue:
                 started.append(task_id)
             moved.extend(tid for _, tid in waiting)
         return started, moved
+
+    def pause(self, backend: str) -> None:
+        """Start nothing more on ``backend`` until :meth:`resume` (its jobs keep their places)."""
+        self._paused.add(backend)
+
+    def resume(self, backend: str) -> None:
+        """Let ``backend``'s jobs start again."""
+        self._paused.discard(backend)
+
+    def is_paused(self, backend: str) -> bool:
+        """Whether ``backend`` is paused."""
+        return backend in self._paused
+
+    def waiting_on(self, backend: str) -> list[str]:
+        """The ids waiting for ``backend``, in order."""
+        return [task_id for _, task_id in self._waiting.get(backend, ())]
 
     def release(self, task_id: str) -> None:
         """A running job finished: free its slot."""

@@ -34,6 +34,7 @@ from retouch.jobs.queue import JobQueue
 from retouch.jobs.settings import JobsSettings
 from retouch.jobs.results import decode_request, result_meta
 from retouch.jobs.state import Job, event_type_for
+from retouch.jobs.storage import StorageGuard, StorageProblem
 from retouch.jobs.store import JobStore
 from retouch.jobs.validation import validate_request
 from retouch.runtime.assets import data_key
@@ -76,6 +77,9 @@ class ActiveJob:
     last_heard: float = 0.0
     #: A cancel may reach the worker before it knows the run; it is repeated once the run speaks.
     cancel_repeated: bool = False
+    #: Set when the run ended without a verdict (its worker was away or lost): the job goes back
+    #: into the queue, in its place, once the run's task has let go of its slot.
+    requeued: bool = False
     #: The assets the job's request refers to: kept from expiring while it runs.
     assets: set[str] = field(default_factory=set)
 
@@ -97,6 +101,15 @@ class JobService:
         self._background: set[asyncio.Task[Any]] = set()
         self._last_seq = time.time_ns()
         self._closing = False
+        #: Backends that cannot take runs now (unreachable, or the store is failing), and why; their
+        #: queued jobs wait in their places and say so, and a watcher asks again with backoff.
+        self._away: dict[str, str] = {}
+        self._away_delay: dict[str, float] = {}
+        self._away_watchers: dict[str, asyncio.Task[None]] = {}
+        #: The local data directory's health (the Modal seams have no directory to watch).
+        self.storage: StorageGuard | None = (
+            StorageGuard(settings.jobs_dir, settings.min_free_bytes) if settings.backend == "local" else None
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -164,6 +177,10 @@ class JobService:
         """Validate and queue ``request``; returns ``(job, created)``. With an idempotency key the
         owner already used, returns that job (``created`` false) without queueing anything."""
         # Decoding an ``asset:`` reference checks that ``owner`` holds it (runtime.assets).
+        if self.storage is not None:
+            refused = await run_sync(self.storage.problem)
+            if refused is not None:
+                raise refused.error()
         await run_sync(validate_request, request, self.limits, self.settings.engines)
         asset_ids = request_asset_ids(request)
         await self.assets.touch(owner, asset_ids)
@@ -188,8 +205,16 @@ class JobService:
             event_id=self.ids.next(),
         )
         # The request is stored before the record, so every stored job can be run after a crash.
-        await self.blobs.put(request_key(task_id), codec.encode(request))
-        stored, created = await self.store.create(job)
+        try:
+            await self.blobs.put(request_key(task_id), codec.encode(request))
+            stored, created = await self.store.create(job)
+        except Exception as exc:
+            problem = self._storage_failure(exc)
+            if problem is None:
+                raise
+            # Nothing of a job that was not accepted is kept.
+            self.spawn(self.blobs.delete_prefix(task_id))
+            raise problem.error() from exc
         if not created:
             self.spawn(self.blobs.delete_prefix(task_id))
             if stored.request_hash != fingerprint:
@@ -218,7 +243,7 @@ class JobService:
 
     def status_of(self, job: Job) -> JobStatus:
         """The public status of ``job`` with its live queue position."""
-        return job.status_view(self.queue.position(job.task_id))
+        return job.status_view(self.queue.position(job.task_id), self._away.get(job.backend))
 
     async def result(self, owner: str, task_id: str) -> tuple[Job, bytes]:
         """The finished job and its PNG; 409 while it is not finished (or when it has no image)."""
@@ -309,16 +334,25 @@ class JobService:
             if not job.terminal:
                 raise DispatchError("generation worker lost: it stopped without a result")
         except DispatchError as exc:
-            if not job.terminal:
+            if not job.terminal and not self._retry_later(entry, exc):
                 await self._end_failed(entry, exc.detail, exc.status)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("job %s failed inside the jobs service", job.task_id)
-            if not job.terminal:
-                await self._end_failed(entry, f"internal error in the jobs service: {exc}", 500)
+            problem = self._storage_failure(exc)
+            if problem is not None:
+                # The store failed under the run (a full disk): the job waits for it, not fails.
+                retry = DispatchError(problem.detail, problem.status, retry="storage")
+                if not job.terminal and not self._retry_later(entry, retry):
+                    await self._end_failed(entry, problem.detail, problem.status)
+            else:
+                log.exception("job %s failed inside the jobs service", job.task_id)
+                if not job.terminal:
+                    await self._end_failed(entry, f"internal error in the jobs service: {exc}", 500)
         finally:
             self.queue.release(job.task_id)
+            if entry.requeued:
+                await self._back_in_queue(entry)
             self._pump()
 
     async def _on_event(self, entry: ActiveJob, run_id: str, event: RunEvent) -> None:
@@ -326,6 +360,8 @@ class JobService:
         if job.terminal or event.run_id != run_id:
             return
         entry.last_heard = time.monotonic()
+        # The backend answers: the next outage starts its backoff from the beginning.
+        self._away_delay.pop(job.backend, None)
         if job.cancel_requested and not entry.cancel_repeated:
             entry.cancel_repeated = True
             self.spawn(self.dispatcher.cancel(run_id))
@@ -391,9 +427,106 @@ class JobService:
         if job.cancel_requested:
             job.cancel(time.time())
             await self._end_run(entry, "cancelled")
+        elif job.attempt < self.settings.max_attempts and entry.task is not None:
+            # A lost run is retried, up to max_attempts runs in all: the job goes back in its place.
+            log.warning("job %s: run %s lost (silent %.0f s); queued again", job.task_id, job.run_id, silent_for)
+            old_run = job.run_id
+            job.requeue()
+            entry.requeued = True
+            entry.task.cancel()
+            if old_run:
+                self.spawn(self.dispatcher.cancel(old_run))
         else:
-            job.fail(f"generation worker lost: nothing heard from it for {silent_for:.0f} s", time.time(), 504)
+            job.fail(
+                f"generation worker lost: nothing heard from it for {silent_for:.0f} s"
+                f" (run {job.attempt} of {self.settings.max_attempts}; not retried again)",
+                time.time(),
+                504,
+            )
             await self._end_run(entry, "error")
+
+    # -- a backend that is away -----------------------------------------------------------------
+    def _storage_failure(self, exc: BaseException) -> StorageProblem | None:
+        return self.storage.failed(exc) if self.storage is not None else None
+
+    def _retry_later(self, entry: ActiveJob, exc: DispatchError) -> bool:
+        """Put a job whose run failed for a reason that will pass (see :data:`~retouch.jobs.
+        dispatch.Retry`) back into the queue, and hold its backend until it answers; ``False``
+        when the failure is final (or the job is out of attempts, or being cancelled)."""
+        job = entry.job
+        if exc.retry is None or job.cancel_requested or job.status != "processing":
+            return False
+        if exc.retry == "lost":
+            if job.attempt >= self.settings.max_attempts:
+                exc.detail += f" (run {job.attempt} of {self.settings.max_attempts}; not retried again)"
+                return False
+            limit = self.settings.max_attempts
+            log.warning("job %s: %s; queued again (run %d of %d)", job.task_id, exc.detail, job.attempt, limit)
+        # A run that never reached a worker (or whose result could not be kept) is not the job's
+        # fault: it does not use up an attempt.
+        job.requeue(counted=exc.retry == "lost")
+        entry.requeued = True
+        self._hold_backend(job.backend, exc.detail)
+        return True
+
+    async def _back_in_queue(self, entry: ActiveJob) -> None:
+        entry.requeued = False
+        job = entry.job
+        if job.terminal or self._closing:
+            return
+        self.queue.push(job.task_id, job.backend, job.seq)
+        try:
+            await self._commit(entry, "queued")
+        except Exception as exc:
+            # The live record is right; the stored one still says processing, which a restart
+            # recovers the same way.
+            if self._storage_failure(exc) is None:
+                raise
+            log.warning("job %s is queued again but could not be stored: %s", job.task_id, exc)
+
+    def _hold_backend(self, backend: str, reason: str) -> None:
+        """Start nothing more on ``backend`` until a watcher finds it back (with backoff)."""
+        if backend not in self._away:
+            log.warning("generation backend %r is away (%s); its jobs wait", backend, reason)
+        self._away[backend] = f"waiting for the generation engine: {reason}"
+        self.queue.pause(backend)
+        watcher = self._away_watchers.get(backend)
+        if watcher is None or watcher.done():
+            self._away_watchers[backend] = self.spawn(self._watch_backend(backend))
+        # Waiting jobs now say why they wait.
+        self._announce_positions(self.queue.waiting_on(backend))
+
+    async def _watch_backend(self, backend: str) -> None:
+        settings = self.settings
+        delay = self._away_delay.get(backend, settings.engine_retry_seconds)
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, settings.engine_retry_max_seconds)
+            self._away_delay[backend] = delay
+            if await self._backend_ready():
+                break
+        self._away.pop(backend, None)
+        self.queue.resume(backend)
+        log.info("generation backend %r answers again; its jobs run", backend)
+        self._announce_positions(self.queue.waiting_on(backend))
+        self._pump()
+
+    async def _backend_ready(self) -> bool:
+        if self.storage is not None and await run_sync(self.storage.problem) is not None:
+            return False
+        probe = getattr(self.dispatcher, "probe", None)
+        if probe is None:
+            # The next dispatch is the probe.
+            return True
+        try:
+            return bool(await probe())
+        except Exception:
+            log.exception("probing the generation backend failed")
+            return False
+
+    def away(self) -> dict[str, str]:
+        """Backends that cannot take runs now, and why (for the health check)."""
+        return dict(self._away)
 
     def running(self) -> list[ActiveJob]:
         """Jobs running now."""
@@ -429,13 +562,15 @@ class JobService:
 
     def _publish(self, entry: ActiveJob, type_: JobEventType, event_id: int) -> None:
         job = entry.job
-        view = job.event_view(type_, event_id, self.queue.position(job.task_id))
+        view = job.event_view(type_, event_id, self.queue.position(job.task_id), self._away.get(job.backend))
         self.broker.publish(job.task_id, Frame(event_id, sse_frame(event_id, codec.encode(view)), job.terminal))
 
     def snapshot(self, job: Job) -> Frame:
         """A frame of ``job``'s current state, with the id of its latest change."""
         event_id = max(job.event_id, self.broker.latest(job.task_id))
-        view = job.event_view(event_type_for(job), event_id, self.queue.position(job.task_id))
+        view = job.event_view(
+            event_type_for(job), event_id, self.queue.position(job.task_id), self._away.get(job.backend)
+        )
         return Frame(event_id, sse_frame(event_id, codec.encode(view)), job.terminal)
 
     def active_job(self, task_id: str) -> Job | None:

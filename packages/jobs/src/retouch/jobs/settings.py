@@ -26,6 +26,9 @@ _OWN_FIELDS = (
     "cancel_wait_seconds",
     "cancel_linger_seconds",
     "max_attempts",
+    "engine_retry_seconds",
+    "engine_retry_max_seconds",
+    "min_free_bytes",
     "event_history",
     "modal_store_dict",
     "modal_blob_volume",
@@ -69,6 +72,12 @@ class JobsSettings(ServiceSettings, kw_only=True):
     cancel_linger_seconds: float = 3.0
     #: Runs of a job interrupted by restarts before it fails instead of being re-queued.
     max_attempts: int = 3
+    #: While the generation service is away, it is asked again after this many seconds, doubling
+    #: up to ``engine_retry_max_seconds``; its jobs wait in their places meanwhile.
+    engine_retry_seconds: float = 0.5
+    engine_retry_max_seconds: float = 10.0
+    #: Free space the data directory must keep; below it submissions are refused with 507.
+    min_free_bytes: int = 64 * 1024 * 1024
     #: Events kept per job for ``Last-Event-ID`` resume (older ones are summarised by a snapshot).
     event_history: int = 512
     #: The ``modal.Dict`` holding the jobs (backend ``modal``).
@@ -88,6 +97,8 @@ class JobsSettings(ServiceSettings, kw_only=True):
             "sync_wait_seconds",
             "heartbeat_seconds",
             "cancel_wait_seconds",
+            "engine_retry_seconds",
+            "engine_retry_max_seconds",
         ):
             if not getattr(self, name) > 0:
                 raise SettingsError(f"{self._var(name)} must be positive, got {getattr(self, name)}")

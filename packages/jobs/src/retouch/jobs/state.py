@@ -3,8 +3,9 @@
 ``queued -> processing -> done | error | cancelled`` (the seed system's words). Terminal states are final: every
 transition out of one raises :class:`TransitionError`, and the event handlers (which see what
 engines send, possibly late) return ``False`` instead of moving a job backwards. The only way
-back, ``processing -> queued``, is :func:`requeue`, used once at start-up for jobs a crash left
-processing; it starts a new attempt with a new ``run_id``, so events of the old run never match.
+back, ``processing -> queued``, is :func:`requeue`: at start-up for jobs a crash left processing,
+and for a run whose worker could not be reached or was lost mid-way; the next start is a new
+attempt with a new ``run_id``, so events of the old run never match.
 """
 
 from __future__ import annotations
@@ -17,10 +18,21 @@ import msgspec
 from retouch.sdk.models.generation import ProgressEvent
 from retouch.sdk.models.jobs import TERMINAL_STATUSES, JobEvent, JobEventType, JobStatus, JobStatusValue
 
-__all__ = ["LOADING_MESSAGE", "STAGE_ORDER", "Job", "ResultMeta", "TransitionError", "is_terminal"]
+__all__ = [
+    "LOADING_MESSAGE",
+    "STAGE_ORDER",
+    "WAITING_FOR_ENGINE",
+    "Job",
+    "ResultMeta",
+    "TransitionError",
+    "is_terminal",
+]
 
 #: What ``loading_message`` says while the model loads, unless the engine says more.
 LOADING_MESSAGE: Final = "Loading the model; the first edit after a start takes longer"
+
+#: The stage a queued job shows while its generation backend is away (it runs once it is back).
+WAITING_FOR_ENGINE: Final = "waiting_for_engine"
 
 #: The order stages pass in; progress never goes back to an earlier stage.
 STAGE_ORDER: Final = {"queued": 0, "loading_model": 1, "preprocessing": 2, "denoising": 3, "postprocessing": 4}
@@ -150,9 +162,13 @@ class Job(msgspec.Struct, kw_only=True):
         self.error = detail
         self.finished_at = now
 
-    def requeue(self) -> None:
-        """``processing -> queued``: start-up recovery only (see the module docstring)."""
+    def requeue(self, *, counted: bool = True) -> None:
+        """``processing -> queued``: start-up recovery, or a run whose worker was away or lost
+        (see the module docstring). ``counted=False``: the run never reached a worker, so it does
+        not use up an attempt (and the next run reuses its id)."""
         self._expect("requeue", "processing")
+        if not counted:
+            self.attempt = max(0, self.attempt - 1)
         self.status = "queued"
         self.run_id = None
         self.stage = None
@@ -168,16 +184,18 @@ class Job(msgspec.Struct, kw_only=True):
             raise TransitionError(f"cannot {action} job {self.task_id}: it is {self.status}")
 
     # -- public views -----------------------------------------------------------------------
-    def status_view(self, queue_position: int | None = None) -> JobStatus:
-        """The public :class:`JobStatus`."""
+    def status_view(self, queue_position: int | None = None, waiting_for_engine: str | None = None) -> JobStatus:
+        """The public :class:`JobStatus`. ``waiting_for_engine``: why the job's backend cannot take
+        runs now; a queued job then says ``stage: "waiting_for_engine"`` with it as its message."""
+        waiting = waiting_for_engine if self.status == "queued" else None
         return JobStatus(
             task_id=self.task_id,
             status=self.status,
-            stage=self.stage if self.status == "processing" else None,
+            stage=self.stage if self.status == "processing" else (WAITING_FOR_ENGINE if waiting else None),
             progress=self.progress,
             current_step=self.current_step,
             total_steps=self.total_steps,
-            loading_message=self.loading_message if self.status == "processing" else None,
+            loading_message=self.loading_message if self.status == "processing" else waiting,
             queue_position=queue_position if self.status == "queued" else None,
             error=self.error,
             created_at=_dt(self.created_at) or datetime.now(UTC),
@@ -185,9 +203,15 @@ class Job(msgspec.Struct, kw_only=True):
             finished_at=_dt(self.finished_at),
         )
 
-    def event_view(self, type_: JobEventType, event_id: int, queue_position: int | None = None) -> JobEvent:
+    def event_view(
+        self,
+        type_: JobEventType,
+        event_id: int,
+        queue_position: int | None = None,
+        waiting_for_engine: str | None = None,
+    ) -> JobEvent:
         """The public :class:`JobEvent` for a change of this job."""
-        fields = msgspec.structs.asdict(self.status_view(queue_position))
+        fields = msgspec.structs.asdict(self.status_view(queue_position, waiting_for_engine))
         return JobEvent(type=type_, id=str(event_id), **fields)
 
 
