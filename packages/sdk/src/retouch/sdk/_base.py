@@ -123,14 +123,19 @@ def parse_response(response: httpx.Response, cast: Any) -> Any:
     raise_for_problem(response)
     if cast is None:
         return response.content
+    what = f"{response.request.method} {response.request.url} answered {response.status_code} with a body that"
+    return decode_body(response.content, cast, what, response)
+
+
+def decode_body(data: str | bytes, cast: Any, what: str, response: httpx.Response | None = None) -> Any:
+    """``data`` decoded into ``cast``; what does not fit the contract raises
+    :class:`~retouch.sdk.errors.APIResponseValidationError` (``what`` says where it came from), so
+    no msgspec error leaves the SDK."""
     try:
-        return _codec.decode(response.content, cast)
+        return _codec.decode(data, cast)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise APIResponseValidationError(
-            f"{response.request.method} {response.request.url} answered {response.status_code} with a body that is "
-            f"not a valid {getattr(cast, '__name__', cast)}: {exc}",
-            response,
-        ) from exc
+        name = getattr(cast, "__name__", cast)
+        raise APIResponseValidationError(f"{what} is not a valid {name}: {exc}", response) from exc
 
 
 def translate_transport_error(exc: httpx.TransportError, request: httpx.Request) -> APIConnectionError:

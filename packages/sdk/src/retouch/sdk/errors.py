@@ -45,9 +45,10 @@ class APITimeoutError(APIConnectionError):
 
 
 class APIResponseValidationError(APIError):
-    """The server answered successfully, but the body does not match the contract (version skew)."""
+    """The server answered successfully, but the body (or a line or event of a stream) does not
+    match the contract (version skew); ``response`` is the answer it came in, where known."""
 
-    def __init__(self, message: str, response: httpx.Response) -> None:
+    def __init__(self, message: str, response: httpx.Response | None = None) -> None:
         super().__init__(message)
         self.response = response
 

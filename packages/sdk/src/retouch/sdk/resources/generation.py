@@ -12,8 +12,7 @@ from collections.abc import AsyncGenerator, Callable, Generator
 from typing import cast
 from urllib.parse import quote
 
-from retouch.sdk import _codec
-from retouch.sdk._base import NOT_GIVEN, RequestSpec, Timeout
+from retouch.sdk._base import NOT_GIVEN, RequestSpec, Timeout, decode_body
 from retouch.sdk.errors import APIError, error_for_status
 from retouch.sdk.models.generation import CancelRunResponse, ErrorEvent, ResultEvent, RunEvent, RunRequest
 from retouch.sdk.models.jobs import OWNER_HEADER
@@ -42,7 +41,7 @@ def _cancel_spec(run_id: str) -> RequestSpec:
 def _decode(line: str | bytes) -> RunEvent | None:
     if not line.strip():
         return None
-    return cast(RunEvent, _codec.decoder(RunEvent).decode(line))
+    return cast(RunEvent, decode_body(line, RunEvent, "a line of the generation stream"))
 
 
 def _terminal(event: RunEvent) -> ResultEvent | None:

@@ -22,8 +22,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from retouch.sdk import _codec
-from retouch.sdk._base import NOT_GIVEN, NotGiven, RequestSpec, Timeout, raise_for_problem
+from retouch.sdk._base import NOT_GIVEN, NotGiven, RequestSpec, Timeout, decode_body, raise_for_problem
 from retouch.sdk.errors import APIConnectionError, RetouchError
 from retouch.sdk.images import ImageInput, to_base64_bytes
 from retouch.sdk.models.generation import GenerationRequest, TaskType
@@ -47,6 +46,8 @@ ProgressCallback = Callable[[JobEvent], Any]
 _RECONNECTS = 5
 #: ``POST /api/generate`` may hold the request for up to about 150 s before it answers.
 _SYNC_TIMEOUT = httpx.Timeout(60.0, read=160.0)
+#: Where a body that breaks the contract came from, in the error raised for it.
+_SUBMIT_ANSWER = "the answer to POST /api/generate"
 _STREAM_ERRORS = (APIConnectionError, httpx.TransportError)
 
 
@@ -82,7 +83,7 @@ class SSEParser:
             data, self._data, self._event = self._data, [], ""
             if not data:
                 return None
-            event = _codec.decode("\n".join(data), JobEvent)
+            event: JobEvent = decode_body("\n".join(data), JobEvent, "an event of the job stream")
             if event.id is None:
                 event.id = self.last_id
             return event
@@ -223,8 +224,8 @@ class Jobs(SyncResource):
         response = self._client._send_raw(spec, _SYNC_TIMEOUT if isinstance(timeout, NotGiven) else timeout)
         raise_for_problem(response)
         if response.status_code == 202:
-            return _codec.decode(response.content, JobSubmitted)
-        return _codec.decode(response.content, JobResult)
+            return decode_body(response.content, JobSubmitted, _SUBMIT_ANSWER, response)  # type: ignore[no-any-return]
+        return decode_body(response.content, JobResult, _SUBMIT_ANSWER, response)  # type: ignore[no-any-return]
 
     def get(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobStatus:
         """``GET /api/generate/status/{task_id}``."""
@@ -387,8 +388,8 @@ class AsyncJobs(AsyncResource):
         response = await self._client._send_raw(spec, _SYNC_TIMEOUT if isinstance(timeout, NotGiven) else timeout)
         raise_for_problem(response)
         if response.status_code == 202:
-            return _codec.decode(response.content, JobSubmitted)
-        return _codec.decode(response.content, JobResult)
+            return decode_body(response.content, JobSubmitted, _SUBMIT_ANSWER, response)  # type: ignore[no-any-return]
+        return decode_body(response.content, JobResult, _SUBMIT_ANSWER, response)  # type: ignore[no-any-return]
 
     async def get(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobStatus:
         """``GET /api/generate/status/{task_id}``."""
