@@ -142,7 +142,6 @@ def _image_spec(task_id: str, format: str, quality: int | None) -> RequestSpec:
     return RequestSpec("GET", f"/api/generate/result-image/{quote(task_id, safe='')}", params=params)
 
 
-def build_request(
 def _list_spec(status: str | None, limit: int | None, cursor: str | None) -> RequestSpec:
     params = {"status": status, "limit": None if limit is None else str(limit), "cursor": cursor}
     query = {name: value for name, value in params.items() if value is not None}
@@ -153,6 +152,7 @@ def _delete_spec(task_id: str) -> RequestSpec:
     return RequestSpec("DELETE", f"/api/generate/{quote(task_id, safe='')}", idempotent=True)
 
 
+def build_request(
     image: ImageInput,
     *,
     task_type: TaskType,
@@ -291,7 +291,6 @@ class Jobs(SyncResource):
         )
         return result
 
-    def edit(
     def list(
         self,
         *,
@@ -316,6 +315,7 @@ class Jobs(SyncResource):
         its inputs and its result (``NotFoundError`` if there is no such job of yours)."""
         self._client._send(_delete_spec(task_id), timeout)
 
+    def edit(
         self,
         image: ImageInput,
         *,
@@ -457,13 +457,6 @@ class AsyncJobs(AsyncResource):
         )
         return result
 
-    async def edit(
-        self,
-        image: ImageInput,
-        *,
-        task_type: TaskType,
-        prompt: str = "",
-        mask: ImageInput | None = None,
     async def list(
         self,
         *,
@@ -485,6 +478,13 @@ class AsyncJobs(AsyncResource):
         """``DELETE /api/generate/{task_id}``; see :meth:`Jobs.delete`."""
         await self._client._send(_delete_spec(task_id), timeout)
 
+    async def edit(
+        self,
+        image: ImageInput,
+        *,
+        task_type: TaskType,
+        prompt: str = "",
+        mask: ImageInput | None = None,
         reference_image: ImageInput | None = None,
         reference_mask: ImageInput | None = None,
         on_progress: ProgressCallback | None = None,
