@@ -20,6 +20,7 @@ from retouch.image_utils.ops.extract import add_shadow_preview, extract_object
 from retouch.image_utils.ops.formats import convert, metadata
 from retouch.image_utils.ops.geometry import letterbox, resize_image, unletterbox
 from retouch.image_utils.ops.masks import mask_operation
+from retouch.image_utils.seed_forms import is_form, white_balance_form
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.http import StructResponse, read_struct
 from retouch.runtime.images import ImageLimits
@@ -50,6 +51,8 @@ def _endpoint(
     request_type: type[msgspec.Struct], op: Operation, limits: ImageLimits
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
+        if op is white_balance and is_form(request):
+            return await white_balance_form(request, limits)
         body = await read_struct(request, request_type)
         return StructResponse(await run_sync(op, body, limits))
 
