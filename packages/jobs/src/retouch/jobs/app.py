@@ -21,6 +21,7 @@ from retouch.jobs.storage import storage_loop
 from retouch.jobs.store import JobStore
 from retouch.jobs.store_sqlite import SqliteJobStore
 from retouch.jobs.watchdog import watchdog_loop
+from retouch.jobs.webhooks import SqliteWebhookOutbox, WebhookSender
 from retouch.runtime.app import create_service_app
 from retouch.runtime.settings import load_settings
 from retouch.sdk.models.common import Health
@@ -65,7 +66,10 @@ def create_app(
     if store is None or blobs is None or dispatcher is None:
         defaults = _modal_seams(settings) if settings.backend == "modal" else _local_seams(settings)
         store, blobs, dispatcher = store or defaults[0], blobs or defaults[1], dispatcher or defaults[2]
-    service = JobService(settings, store, blobs, dispatcher)
+    # Deliveries sit in a table of the local jobs database on either backend: the jobs service
+    # is a single container, and a restart of it must find the pending ones (docs: README).
+    webhooks = WebhookSender(settings, SqliteWebhookOutbox(settings.jobs_dir / "jobs.sqlite3"))
+    service = JobService(settings, store, blobs, dispatcher, webhooks=webhooks)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

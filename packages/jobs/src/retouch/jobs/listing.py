@@ -77,7 +77,7 @@ async def list_jobs(
     for stored in page:
         # An unfinished job's live record is ahead of the stored one (progress is not stored).
         job = service.active_job(stored.task_id) or stored
-        views.append(service.status_of(job))
+        views.append(await service.status_answer(job))
     next_cursor = encode_cursor(page[-1].seq) if more and page else None
     return JobPage(jobs=views, next_cursor=next_cursor)
 
@@ -93,11 +93,16 @@ async def delete_job(service: JobService, owner: str, task_id: str) -> None:
     await service.store.delete(task_id)
     await service.blobs.delete_prefix(task_id)
     result = job.result
-    if result is not None and not result.blob.startswith(f"{task_id}/"):
+    assets = getattr(service, "assets", None)
+    if result is not None and result.blob.startswith("assets/") and assets is not None:
+        # A result kept as an asset of the owner: the owner lets go of it (its bytes go once no
+        # other holder keeps them; the same picture may be another owner's too).
+        with contextlib.suppress(ProblemError):
+            await assets.delete(owner, result.blob.split("/")[1])
+    elif result is not None and not result.blob.startswith(f"{task_id}/"):
         # A result the worker stored itself lives outside the job's prefix.
         await service.blobs.delete(result.blob)
     service.broker.forget(task_id)
-    outbox = getattr(service, "webhooks", None)
-    if outbox is not None:
-        await outbox.forget(task_id)
+    if service.webhooks is not None:
+        await service.webhooks.outbox.forget(task_id)
     log.info("deleted job %s", task_id)

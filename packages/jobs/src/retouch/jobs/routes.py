@@ -98,7 +98,7 @@ def routes(service: JobService) -> list[Route]:
 
     async def status(request: Request) -> Response:
         job = await service.lookup(owner_of(request), request.path_params["task_id"])
-        return StructResponse(service.status_of(job))
+        return StructResponse(await service.status_answer(job))
 
     async def result_response(job: Job) -> Response:
         job, data = await service.result(job.owner, job.task_id)

@@ -37,6 +37,7 @@ from retouch.jobs.state import Job, event_type_for
 from retouch.jobs.storage import StorageGuard, StorageProblem
 from retouch.jobs.store import JobStore
 from retouch.jobs.validation import validate_request
+from retouch.jobs.webhooks import WebhookSender, check_webhook_request
 from retouch.runtime.assets import data_key
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.images import ImageLimits
@@ -87,8 +88,18 @@ class ActiveJob:
 class JobService:
     """Owns the queue, the running jobs and their events; the routes call into it."""
 
-    def __init__(self, settings: JobsSettings, store: JobStore, blobs: BlobStore, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self,
+        settings: JobsSettings,
+        store: JobStore,
+        blobs: BlobStore,
+        dispatcher: Dispatcher,
+        *,
+        webhooks: WebhookSender | None = None,
+    ) -> None:
         self.settings = settings
+        #: Records and sends the webhook deliveries of jobs that asked for them.
+        self.webhooks = webhooks
         self.store = store
         self.blobs = blobs
         self.dispatcher = dispatcher
@@ -115,7 +126,11 @@ class JobService:
     async def start(self) -> None:
         """Open the store and take over the jobs a previous process left unfinished."""
         await self.store.open()
+        if self.webhooks is not None:
+            await self.webhooks.open()
         await self.recover()
+        if self.webhooks is not None:
+            self.spawn(self.webhooks.run())
 
     async def stop(self) -> None:
         """Stop running jobs in this process (they stay ``processing`` in the store and are recovered by
@@ -127,6 +142,8 @@ class JobService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.dispatcher.aclose()
+        if self.webhooks is not None:
+            await self.webhooks.close()
         await self.store.close()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -182,6 +199,7 @@ class JobService:
             if refused is not None:
                 raise refused.error()
         await run_sync(validate_request, request, self.limits, self.settings.engines)
+        check_webhook_request(request, owner, self.settings)
         asset_ids = request_asset_ids(request)
         await self.assets.touch(owner, asset_ids)
         if self.queue.waiting_count() >= self.settings.max_queued:
@@ -203,6 +221,8 @@ class JobService:
             request_hash=fingerprint,
             request_blob=request_key(task_id),
             event_id=self.ids.next(),
+            webhook=request.webhook,
+            webhook_events=list(request.webhook_events),
         )
         # The request is stored before the record, so every stored job can be run after a crash.
         try:
@@ -244,6 +264,13 @@ class JobService:
     def status_of(self, job: Job) -> JobStatus:
         """The public status of ``job`` with its live queue position."""
         return job.status_view(self.queue.position(job.task_id), self._away.get(job.backend))
+
+    async def status_answer(self, job: Job) -> JobStatus:
+        """:meth:`status_of` plus how the job's webhook deliveries went (the status route's answer)."""
+        view = self.status_of(job)
+        if job.webhook is not None and self.webhooks is not None:
+            view.webhook_deliveries = await self.webhooks.views(job.task_id)
+        return view
 
     async def result(self, owner: str, task_id: str) -> tuple[Job, bytes]:
         """The finished job and its PNG; 409 while it is not finished (or when it has no image)."""
@@ -542,11 +569,17 @@ class JobService:
             # runs its live record answers every read. Only transitions are written.
             if type_ != "progress":
                 await self._save(entry)
+            if type_ == "processing" and self.webhooks is not None:
+                await self.webhooks.job_changed(job, job.status_view())
             return
         # Stored before it is announced: a listener that sees the end can fetch the result. The
         # live record keeps answering reads until the stored one says the same.
         self.queue.remove(job.task_id)
         await self._save(entry)
+        if self.webhooks is not None:
+            # Written to the outbox after the job (a crash in between loses this one delivery, never
+            # announces an end the store does not hold); sent in the background.
+            await self.webhooks.job_changed(job, job.status_view())
         self._active.pop(job.task_id, None)
         self._publish(entry, type_, job.event_id)
         entry.done.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from retouch.jobs.webhook_settings import WEBHOOK_FIELDS, check_webhook_settings
 from retouch.runtime.settings import ServiceSettings, SettingsError
 
 __all__ = ["MODAL_PLATFORM_LIMIT_S", "JobsSettings"]
@@ -32,6 +33,7 @@ _OWN_FIELDS = (
     "event_history",
     "modal_store_dict",
     "modal_blob_volume",
+    *WEBHOOK_FIELDS,
 )
 
 
@@ -84,6 +86,22 @@ class JobsSettings(ServiceSettings, kw_only=True):
     modal_store_dict: str = "retouch-jobs"
     #: The Volume holding requests and results (backend ``modal``).
     modal_blob_volume: str = "retouch-job-blobs"
+    #: Standard Webhooks secrets (``whsec_<base64>``) per owner: ``<owner id>=whsec_...,...``; the
+    #: owner id of an API key is the first 24 hex digits of its SHA-256 (``anonymous`` without keys).
+    webhook_secrets: dict[str, str] = {}
+    #: The secret of every owner not in ``webhook_secrets``; unset: only those owners may use webhooks.
+    webhook_secret: str | None = None
+    #: Deliver to loopback, private, link-local and reserved addresses too (a local test receiver);
+    #: off, such a ``webhook`` is refused at submit and at delivery (after DNS resolution).
+    webhook_allow_private: bool = False
+    #: Attempts per delivery before it is given up, the first retry's delay (doubling after each
+    #: failure, with jitter) and the longest delay.
+    webhook_max_attempts: int = 8
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 3600.0
+    #: Seconds one attempt may take, and attempts in flight at once.
+    webhook_timeout_seconds: float = 10.0
+    webhook_concurrency: int = 8
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -110,6 +128,7 @@ class JobsSettings(ServiceSettings, kw_only=True):
             raise SettingsError(
                 f"{self._var('sync_wait_seconds')} must stay below {MODAL_PLATFORM_LIMIT_S:g} s, got {self.sync_wait_seconds:g}"
             )
+        check_webhook_settings(self)
         for engine, limit in self.engine_limits.items():
             if limit < 1:
                 raise SettingsError(f"{self._var('engine_limits')}: {engine}={limit} must be at least 1")

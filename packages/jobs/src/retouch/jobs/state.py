@@ -95,6 +95,9 @@ class Job(msgspec.Struct, kw_only=True):
     #: The SSE id of the last change written to this record.
     event_id: int = 0
     result: ResultMeta | None = None
+    #: Where to POST the status at the terminal state, and which further moments (``start``).
+    webhook: str | None = None
+    webhook_events: list[str] = []
 
     @property
     def terminal(self) -> bool:

@@ -25,6 +25,7 @@ __all__ = [
     "RunRequest",
     "Stage",
     "TaskType",
+    "WebhookEvent",
 ]
 
 #: The kinds of edit (API.md: required, no default).
@@ -34,6 +35,10 @@ Stage = Literal["queued", "loading_model", "preprocessing", "denoising", "postpr
 
 #: Longest prompt the schema accepts (services may configure a lower limit).
 MAX_PROMPT_CHARS = 4000
+#: The longest ``webhook`` URL accepted.
+MAX_WEBHOOK_URL_CHARS = 2048
+#: Extra moments a webhook can be asked for besides the terminal states (``webhook_events``).
+WebhookEvent = Literal["start"]
 
 
 class GenerationRequest(msgspec.Struct, kw_only=True):
@@ -62,6 +67,11 @@ class GenerationRequest(msgspec.Struct, kw_only=True):
     #: Model engines: ``fast`` (a few distilled steps, no CFG) or ``best`` (the full schedule);
     #: ``None``: the deployment's default. Engines without the distinction ignore it.
     quality: Literal["fast", "best"] | None = None
+    #: An ``http(s)`` URL that gets a signed POST (Standard Webhooks) of the status answer at the
+    #: job's terminal state; needs a webhook secret configured for the caller's API key.
+    webhook: Annotated[str, msgspec.Meta(max_length=MAX_WEBHOOK_URL_CHARS)] | None = None
+    #: Further moments to POST to ``webhook``: ``"start"`` (the job began processing).
+    webhook_events: Annotated[list[WebhookEvent], msgspec.Meta(max_length=4)] = []
     #: The seed system's refinement pass (its client sends ``true``); no engine here has it, so the
     #: result's ``parameters_used`` reports it as not applied, with a note.
     enable_mae_refinement: bool | None = None
