@@ -13,12 +13,11 @@ import asyncio
 import contextlib
 import threading
 import uuid
+from collections.abc import AsyncIterator
 
-import anyio
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from retouch.generation.runner import Runner
 from retouch.runtime.concurrency import run_sync
@@ -27,7 +26,7 @@ from retouch.runtime.problems import ProblemError
 from retouch.sdk import codec
 from retouch.sdk.models.generation import CancelRunResponse, RunEvent, RunRequest
 
-__all__ = ["NDJSON", "RunRegistry", "build_routes"]
+__all__ = ["NDJSON", "RunRegistry", "build_routes", "event_stream"]
 
 NDJSON = "application/x-ndjson"
 
@@ -35,37 +34,23 @@ NDJSON = "application/x-ndjson"
 RunRegistry = dict[str, threading.Event]
 
 
-class EventStream(Response):
-    """Streams run events as NDJSON until the terminal one; a disconnect sets ``cancel``."""
+def event_stream(events: asyncio.Queue[RunEvent | None], cancel: threading.Event) -> StreamingResponse:
+    """The run's events as NDJSON until the terminal one. A client that goes away (Starlette stops
+    the body when it sees the disconnect) sets ``cancel`` before the run has ended."""
 
-    media_type = NDJSON
+    async def lines() -> AsyncIterator[bytes]:
+        ended = False
+        try:
+            while (event := await events.get()) is not None:
+                yield codec.encode(event) + b"\n"
+            ended = True
+        finally:
+            if not ended:
+                cancel.set()
 
-    def __init__(self, events: asyncio.Queue[RunEvent | None], cancel: threading.Event) -> None:
-        # Response.__init__ would render an empty body and announce Content-Length: 0.
-        self.status_code = 200
-        self.background = None
-        self.init_headers({"cache-control": "no-store", "x-accel-buffering": "no"})
-        self.events = events
-        self.cancel = cancel
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        async with anyio.create_task_group() as group:
-
-            async def watch_disconnect() -> None:
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                self.cancel.set()
-                group.cancel_scope.cancel()
-
-            group.start_soon(watch_disconnect)
-            try:
-                while (event := await self.events.get()) is not None:
-                    await send({"type": "http.response.body", "body": codec.encode(event) + b"\n", "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-            except OSError:  # the client went away between two events
-                self.cancel.set()
-            group.cancel_scope.cancel()
+    return StreamingResponse(
+        lines(), media_type=NDJSON, headers={"cache-control": "no-store", "x-accel-buffering": "no"}
+    )
 
 
 def build_routes(runner: Runner, registry: RunRegistry) -> list[Route]:
@@ -109,7 +94,7 @@ def build_routes(runner: Runner, registry: RunRegistry) -> list[Route]:
                     loop.call_soon_threadsafe(finished)
 
         threading.Thread(target=work, name=f"generation-run-{run_id}", daemon=True).start()
-        return EventStream(events, cancel)
+        return event_stream(events, cancel)
 
     async def cancel_endpoint(request: Request) -> Response:
         run_id = request.path_params["run_id"]
