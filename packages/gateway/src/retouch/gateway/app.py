@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from retouch.gateway.__about__ import __version__
+from retouch.gateway.anonymous import AnonymousAccess
 from retouch.gateway.auth import ApiKeys
 from retouch.gateway.fairness import ClientFairness, FailedKeyLimiter
 from retouch.gateway.health import HealthMonitor
@@ -59,13 +60,15 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
     monitor = HealthMonitor(upstreams, settings, __version__)
 
     outer: list[Middleware] = []
-    if settings.allowed_origins:
+    # Pages allowed to call anonymously must be able to read the answers too.
+    cors_origins = list(dict.fromkeys([*settings.allowed_origins, *settings.anonymous_origins]))
+    if cors_origins:
         # Outside the key check and the body limit: preflights carry no key, and a 401 or a 413
         # must still be readable by the page.
         outer.append(
             Middleware(
                 CORSMiddleware,
-                allow_origins=settings.allowed_origins,
+                allow_origins=cors_origins,
                 allow_methods=["*"],
                 allow_headers=["*"],
                 expose_headers=["X-Request-ID", "Retry-After"],
@@ -85,6 +88,12 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             keys=ApiKeys(settings.api_keys),
             limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
             failed_keys=FailedKeyLimiter(settings.failed_key_per_minute, settings.failed_key_burst),
+            anonymous=AnonymousAccess(
+                settings.anonymous_origins,
+                per_minute=settings.anonymous_rate_limit_per_minute,
+                burst=settings.anonymous_rate_limit_burst,
+                jobs_per_hour=settings.anonymous_jobs_per_hour,
+            ),
         ),
     ]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from retouch.gateway.anonymous import AnonymousAccess
 from retouch.gateway.auth import ApiKeys
 from retouch.gateway.fairness import FailedKeyLimiter, client_address
 from retouch.gateway.problems import send_problem
@@ -59,6 +60,7 @@ class GatewayRouter:
         keys: ApiKeys,
         limiter: RateLimiter,
         failed_keys: FailedKeyLimiter | None = None,
+        anonymous: AnonymousAccess | None = None,
     ) -> None:
         self.app = app
         self.proxy = proxy
@@ -67,6 +69,8 @@ class GatewayRouter:
         #: Failed key attempts per client address (only where keys are required).
         self.failed_keys = failed_keys if failed_keys is not None and failed_keys.enabled and keys.enabled else None
         self._upstreams: dict[str, Upstream] = {upstream.name: upstream for upstream in upstreams}
+        #: Keyless callers from configured origins (``RETOUCH_ANONYMOUS_ORIGINS``).
+        self.anonymous = anonymous if anonymous is not None and anonymous.enabled else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -79,6 +83,16 @@ class GatewayRouter:
             detail = f"too many failed API key attempts from this address; retry in {blocked} s"
             await send_problem(scope, receive, send, 429, detail, {"retry-after": str(blocked)})
             return
+        if self.anonymous is not None:
+            origin = self.anonymous.allows(scope)
+            if origin is not None:
+                address = client_address(scope)
+                wait, why = self.anonymous.admit(scope, address)
+                if wait:
+                    await send_problem(scope, receive, send, 429, why, {"retry-after": str(wait)})
+                    return
+                await self._dispatch(scope, receive, send, path, self.anonymous.owner(address, origin))
+                return
         owner = self.keys.owner(scope)
         if owner is None:
             if self.failed_keys is not None:
@@ -98,6 +112,9 @@ class GatewayRouter:
                 detail = f"rate limit exceeded for this API key; retry in {wait} s"
                 await send_problem(scope, receive, send, 429, detail, {"retry-after": str(wait)})
                 return
+        await self._dispatch(scope, receive, send, path, owner)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, path: str, owner: bytes) -> None:
         service = owning_service(path)
         if service is not None and not _has_dot_segment(path):
             await self.proxy(scope, receive, send, self._upstreams[service], owner)

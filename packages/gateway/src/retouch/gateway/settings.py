@@ -35,6 +35,15 @@ class GatewaySettings(ServiceSettings, kw_only=True):
     api_keys: list[str] = []
     #: Origins allowed by CORS (comma-separated, ``*`` for any); empty: no CORS headers.
     allowed_origins: list[str] = []
+    #: Origins whose pages may call without a key (comma-separated; ``*`` for any): such calls are
+    #: owned per client address and origin, rate limited and quota-bounded per address (see
+    #: ``retouch.gateway.anonymous``). These origins are allowed by CORS too. Empty: none.
+    anonymous_origins: list[str] = []
+    #: Sustained requests per minute and burst per client address of anonymous callers (0: no limit).
+    anonymous_rate_limit_per_minute: int = 120
+    anonymous_rate_limit_burst: int = 60
+    #: Generation jobs an anonymous client address may submit in any hour (0: no quota).
+    anonymous_jobs_per_hour: int = 60
     #: Sustained requests per minute per API key (0: no limit); applies only when keys are set.
     rate_limit_per_minute: int = 1200
     #: Requests a key may make at once above the sustained rate.
@@ -102,11 +111,22 @@ class GatewaySettings(ServiceSettings, kw_only=True):
             "max_requests_per_client",
             "max_streams_per_client",
             "failed_key_per_minute",
+            "anonymous_rate_limit_per_minute",
+            "anonymous_jobs_per_hour",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{env_name(cls, name)} must not be negative, got {getattr(self, name)}")
         if self.rate_limit_per_minute and self.rate_limit_burst < 1:
             raise SettingsError(f"{env_name(cls, 'rate_limit_burst')} must be at least 1, got {self.rate_limit_burst}")
+        if self.anonymous_rate_limit_per_minute and self.anonymous_rate_limit_burst < 1:
+            raise SettingsError(
+                f"{env_name(cls, 'anonymous_rate_limit_burst')} must be at least 1, got {self.anonymous_rate_limit_burst}"
+            )
+        for origin in self.anonymous_origins:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+/?", origin):
+                raise SettingsError(
+                    f"{env_name(cls, 'anonymous_origins')}: {origin!r} is not an origin (scheme://host[:port])"
+                )
         unknown = sorted(set(self.scale_to_zero) - set(SERVICES))
         if unknown:
             raise SettingsError(
