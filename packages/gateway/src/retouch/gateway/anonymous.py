@@ -39,7 +39,8 @@ def origin_of(scope: Scope) -> str | None:
     """The request's ``Origin`` header, if any."""
     for name, value in scope["headers"]:
         if name == b"origin":
-            return value.decode("latin-1").strip()
+            origin: str = value.decode("latin-1").strip()
+            return origin
     return None
 
 

@@ -111,7 +111,7 @@ def _correct(
         out = Image.fromarray(shifted, out.mode)
         gains = np.asarray(gains) * shift
     corrected, _ = encode(out, "png", None)
-    used = method or "manual"
+    used: str = method or "manual"
     if temperature:
         used += f"+temperature={temperature:g}"
     if tint:
