@@ -140,3 +140,16 @@ def test_the_settings_come_from_the_environment() -> None:
     environ = {"RETOUCH_ANONYMOUS_ORIGINS": f"{SEED},http://localhost:3000", "RETOUCH_ANONYMOUS_JOBS_PER_HOUR": "5"}
     settings = load_settings(GatewaySettings, environ=environ)
     assert settings.anonymous_origins == [SEED, "http://localhost:3000"] and settings.anonymous_jobs_per_hour == 5
+
+
+async def test_system_health_is_open_to_the_seed_clients_server(make: Callable[..., Any]) -> None:
+    # Its server asks with neither a key nor an origin; every other route still needs one of them.
+    client = await make()
+    async with client("10.0.0.9") as server:
+        assert (await server.get("/api/system/health")).status_code == 200
+        assert (await server.get("/api/generate/status/t1")).status_code == 401
+
+
+async def test_system_health_needs_a_key_without_anonymous_access(make_gateway: Any) -> None:
+    gateway = await make_gateway(api_keys=[KEY])
+    assert (await gateway.get("/api/system/health")).status_code == 401

@@ -8,6 +8,8 @@ a request carries no key and an ``Origin`` header naming an allowed origin. It i
   chooses, such as a task id), so its jobs, assets and smart-mask requests are isolated from every
   keyed caller's and from every other address's: another owner gets 404 from the services;
 - rate limited per client address (``RETOUCH_ANONYMOUS_RATE_LIMIT_PER_MINUTE`` / ``_BURST``);
+- (``GET /api/system/health`` only) also served without an ``Origin``: the seed client asks it
+  from its own server;
 - quota-bounded per client address: at most ``RETOUCH_ANONYMOUS_JOBS_PER_HOUR`` generation jobs
   submitted in any hour.
 
@@ -33,6 +35,8 @@ ANONYMOUS_PREFIX = "anon-"
 #: Submitting these creates a generation job (what the quota counts).
 JOB_SUBMIT_PATHS = frozenset({"/api/generate", "/api/generate/async"})
 _QUOTA_WINDOW_S = 3600.0
+#: Open to keyless callers without an origin once anonymous access is enabled.
+SYSTEM_HEALTH = "/api/system/health"
 
 
 def origin_of(scope: Scope) -> str | None:
@@ -94,7 +98,9 @@ class AnonymousAccess:
             return None
         origin = origin_of(scope)
         if origin is None:
-            return None
+            # The seed client checks the system health from its own server, with neither a key nor
+            # an origin: a deployment that lets the client in answers that too (rate limited).
+            return "" if scope.get("path") == SYSTEM_HEALTH else None
         origin = origin.rstrip("/")
         return origin if origin in self.origins or "*" in self.origins else None
 
