@@ -171,3 +171,25 @@ def test_specks_are_dropped_unless_clicked_on() -> None:
     only_specks[10:12, 10:12] = only_specks[100:103, 100:103] = 200
     largest = drop_specks(only_specks, np.zeros((0, 2)))  # nothing large and nothing clicked: the largest stays
     assert largest[100:103, 100:103].all() and not largest[10:12, 10:12].any()
+
+
+def test_auto_prefers_mobile_sam_then_fastsam_then_grabcut(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    assert SegmentationSettings(models_dir=models).engine == "grabcut"
+    fastsam = models / "fastsam_s"
+    fastsam.mkdir(parents=True)
+    (fastsam / "FastSAM-s.pt").write_bytes(b"weights")
+    write_manifest(
+        fastsam, InstalledModel(name="fastsam_s", file="FastSAM-s.pt", engine="fastsam", sha256="0" * 64, size=7)
+    )
+    settings = SegmentationSettings(models_dir=models)
+    assert (settings.engine, settings.fastsam_weights) == ("fastsam", fastsam / "FastSAM-s.pt")
+    mobile = models / "mobile_sam"
+    mobile.mkdir()
+    (mobile / "mobile_sam.pt").write_bytes(b"weights")
+    write_manifest(
+        mobile, InstalledModel(name="mobile_sam", file="mobile_sam.pt", engine="mobile_sam", sha256="0" * 64, size=7)
+    )
+    assert SegmentationSettings(models_dir=models).engine == "mobile_sam"
+    # An explicit choice wins over what is installed.
+    assert SegmentationSettings(models_dir=models, engine="grabcut").engine == "grabcut"
