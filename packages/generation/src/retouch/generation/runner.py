@@ -22,6 +22,7 @@ from retouch.generation.engines import Cancelled, Engine, RunCancelled, check_ca
 from retouch.generation.settings import GenerationSettings
 from retouch.generation.validation import EditJob, validate
 from retouch.runtime.images import encode_image
+from retouch.runtime.loading import BackgroundLoad, LoadState
 from retouch.runtime.problems import ProblemError
 from retouch.runtime.settings import load_settings
 from retouch.sdk.codec import Base64Bytes
@@ -66,44 +67,38 @@ class Runner:
     def __init__(self, settings: GenerationSettings) -> None:
         self.settings = settings
         self.engines: dict[str, Engine] = {name: create_engine(name, settings) for name in settings.engines}
-        self.state: str = "loading"
-        self.error: str | None = None
-        self._ready = threading.Event()
-        self._load_started = False
-        self._load_lock = threading.Lock()
+        self.loader = BackgroundLoad(self._load_engines, what="the model", thread_name="retouch-generation-load")
         self._slots = threading.BoundedSemaphore(settings.max_concurrent_runs)
         self._count_lock = threading.Lock()
         #: Runs admitted and not finished (running or waiting for a slot).
         self.pending = 0
 
     # -- loading --------------------------------------------------------------------------------
+    def _load_engines(self) -> None:
+        for engine in self.engines.values():
+            engine.load()
+
+    @property
+    def state(self) -> LoadState:
+        """``loading``, ``ready`` or ``failed``: how loading the engines went."""
+        return self.loader.state
+
+    @property
+    def error(self) -> str | None:
+        """Why loading the engines failed."""
+        return self.loader.error
+
     def load(self) -> None:
         """Load every engine now (blocking); afterwards ``state`` is ``ready`` or ``failed``."""
-        started = time.perf_counter()
-        try:
-            for engine in self.engines.values():
-                engine.load()
-        except Exception as exc:
-            log.exception("loading the %s engine failed", self.settings.engine)
-            self.error = f"{type(exc).__name__}: {exc}"
-            self.state = "failed"
-        else:
-            self.state = "ready"
-            log.info("engines %s ready in %.1f s", ", ".join(self.engines), time.perf_counter() - started)
-        finally:
-            self._ready.set()
+        self.loader.run()
 
     def ensure_loading(self) -> None:
         """Start :meth:`load` in a background thread, once."""
-        with self._load_lock:
-            if self._load_started:
-                return
-            self._load_started = True
-        threading.Thread(target=self.load, name="retouch-generation-load", daemon=True).start()
+        self.loader.start()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until loading has finished (ready or failed); ``False`` on timeout."""
-        return self._ready.wait(timeout)
+        return self.loader.wait(timeout)
 
     def health(self) -> Health:
         """Engine, device and model state for ``/api/health``."""
@@ -175,9 +170,9 @@ class Runner:
         )
         try:
             timings["queued_s"] = time.perf_counter() - started
-            if not self._ready.is_set():
+            if not self.loader.finished:
                 self.ensure_loading()
-                self._wait(lambda wait: self._ready.wait(wait), "loading_model", emit, cancelled)
+                self._wait(lambda wait: self.loader.wait(wait), "loading_model", emit, cancelled)
             timings["load_wait_s"] = time.perf_counter() - started - timings["queued_s"]
             if self.state == "failed":
                 raise ProblemError(503, f"the model failed to load: {self.error}")

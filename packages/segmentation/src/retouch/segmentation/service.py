@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import msgspec
 import numpy as np
@@ -22,6 +22,7 @@ from retouch.runtime.assets import available as assets_available
 from retouch.runtime.assets import current_owner, is_asset_id
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.images import ImageLimits, encode_image, open_image
+from retouch.runtime.loading import BackgroundLoad, LoadState
 from retouch.runtime.masks import adjust_border, bbox, feather, fill_holes, to_u8
 from retouch.runtime.problems import ProblemError, field_error
 from retouch.sdk.codec import AssetRef, Base64Bytes
@@ -46,7 +47,6 @@ def _cache_key(image_id: str) -> str:
 log = logging.getLogger("retouch.segmentation")
 
 T = TypeVar("T")
-State = Literal["loading", "ready", "failed"]
 
 
 class _Timer:
@@ -123,10 +123,7 @@ class SegmentationService:
                 raise ProblemError(409, "cancelled") from None
 
     def _check_ready(self) -> None:
-        if self.state == "loading":
-            raise ProblemError(503, f"the {self.engine.name} engine is still loading", headers={"Retry-After": "5"})
-        if self.state == "failed":
-            raise ProblemError(503, f"the {self.engine.name} engine failed to load: {self.error}")
+        self.loader.check_ready()
 
     async def _run(self, request: SmartMaskRequest, request_id: str, token: CancelToken) -> SmartMaskResponse:
         timer = _Timer()
