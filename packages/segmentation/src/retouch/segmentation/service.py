@@ -44,6 +44,7 @@ def _cache_key(image_id: str) -> str:
     # another caller mask a picture it never sent (API.md: smart-mask requests are isolated).
     return f"{current_owner()}\n{image_id}"
 
+
 log = logging.getLogger("retouch.segmentation")
 
 T = TypeVar("T")
@@ -77,18 +78,23 @@ class SegmentationService:
         self.cache: ImageCache[PreparedImage] = ImageCache(settings.cache_bytes)
         self.cancels = CancelRegistry()
         self.limits = ImageLimits.from_settings(settings)
-        self.state: State = "loading"
-        self.error: str | None = None
+        self.loader = BackgroundLoad(
+            engine.load, what=f"the {engine.name} engine", thread_name="retouch-segmentation-load"
+        )
+
+    @property
+    def state(self) -> LoadState:
+        """``loading``, ``ready`` or ``failed`` (the engine's load)."""
+        return self.loader.state
+
+    @property
+    def error(self) -> str | None:
+        """Why the engine failed to load."""
+        return self.loader.error
 
     async def start(self) -> None:
-        """Load the engine in a thread; the service answers 503 until it is ready."""
-        try:
-            await asyncio.to_thread(self.engine.load)
-        except Exception as exc:
-            self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
-            log.exception("the %s engine failed to load", self.engine.name)
-            return
-        self.state = "ready"
+        """Load the engine in the background; the service answers 503 until it is ready."""
+        self.loader.start()
 
     def health(self) -> Health:
         """``loading`` until the engine is ready, ``unhealthy`` if it failed to load."""
