@@ -77,6 +77,15 @@ class HttpDispatcher:
             return False
         return health.status in ("healthy", "degraded", "loading")
 
+    async def engines(self) -> list[str] | None:
+        """The engine names the generation service serves (from its health check); ``None`` when
+        it cannot be asked now."""
+        try:
+            health = await self._client.health(timeout=5.0)
+        except (APIError, httpx.HTTPError):
+            return None
+        return health.engines
+
     async def cancel(self, run_id: str) -> None:
         """``POST /api/generation/cancel/{run_id}``; an unknown run is fine."""
         try:

@@ -117,6 +117,8 @@ class JobService:
         self._away: dict[str, str] = {}
         self._away_delay: dict[str, float] = {}
         self._away_watchers: dict[str, asyncio.Task[None]] = {}
+        #: ``(monotonic time, names)`` of the engines the generation service last said it serves.
+        self._served_engines: tuple[float, tuple[str, ...]] | None = None
         #: The local data directory's health (the Modal seams have no directory to watch).
         self.storage: StorageGuard | None = (
             StorageGuard(settings.jobs_dir, settings.min_free_bytes) if settings.backend == "local" else None
@@ -198,7 +200,10 @@ class JobService:
             refused = await run_sync(self.storage.problem)
             if refused is not None:
                 raise refused.error()
-        await run_sync(validate_request, request, self.limits, self.settings.engines)
+        # An engine the request names must be one the deployment serves (checked now, not when
+        # the job runs); unknown while generation is away, it is then checked when the job runs.
+        engines = await self._known_engines() if request.engine else ()
+        await run_sync(validate_request, request, self.limits, engines)
         check_webhook_request(request, owner, self.settings)
         asset_ids = request_asset_ids(request)
         await self.assets.touch(owner, asset_ids)
@@ -550,6 +555,27 @@ class JobService:
         except Exception:
             log.exception("probing the generation backend failed")
             return False
+
+    async def _known_engines(self) -> tuple[str, ...]:
+        """The engine names a request may use: ``settings.engines``, else those the generation
+        service serves (asked through the dispatcher, kept 30 s); empty when neither is known."""
+        if self.settings.engines:
+            return tuple(self.settings.engines)
+        ask = getattr(self.dispatcher, "engines", None)
+        if ask is None:
+            return ()
+        now = time.monotonic()
+        if self._served_engines is not None and now - self._served_engines[0] < 30.0:
+            return self._served_engines[1]
+        try:
+            served = await ask()
+        except Exception:
+            log.exception("asking the generation service for its engines failed")
+            served = None
+        if not served:
+            return ()
+        self._served_engines = (now, tuple(served))
+        return self._served_engines[1]
 
     def away(self) -> dict[str, str]:
         """Backends that cannot take runs now, and why (for the health check)."""

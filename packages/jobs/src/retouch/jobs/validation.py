@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from retouch.runtime.assets import resolve
-from retouch.runtime.images import ImageLimits, open_mask
+from retouch.runtime.images import ImageLimits, open_image, open_mask
 from retouch.runtime.images import probe_image as probe
 from retouch.runtime.masks import bbox, binary
 from retouch.runtime.problems import field_error
@@ -28,6 +28,14 @@ def probe_image(data: bytes, field: str, limits: ImageLimits) -> tuple[int, int]
     return header.width, header.height
 
 
+def _check_image(data: bytes, field: str, limits: ImageLimits) -> tuple[int, int]:
+    size = probe_image(data, field, limits)
+    # A header alone passes a truncated file: the whole picture must decode (within the limits
+    # the probe has just checked), or the job would only fail once it runs.
+    open_image(resolve(data, field), field=field, limits=limits, mode=None).close()
+    return size
+
+
 def _check_mask(data: bytes, field: str, limits: ImageLimits, size: tuple[int, int]) -> None:
     probe_image(data, field, limits)
     mask = open_mask(data, field=field, limits=limits, size=size, resize=False)
@@ -39,16 +47,16 @@ def validate_request(request: GenerationRequest, limits: ImageLimits, engines: S
     """Raise a 422 (or 413) problem saying what is wrong with ``request``; return if nothing is.
     Masks are decoded (they are checked for content), so call this off the event loop."""
     raise_field_errors(generation_request_errors(request, engines))
-    size = probe_image(request.input_image, "input_image", limits)
+    size = _check_image(request.input_image, "input_image", limits)
     if request.mask is not None:
         _check_mask(request.mask, "mask", limits, size)
     for index, image in enumerate(request.conditional_images or ()):
         if index == 0:
             _check_mask(image, "conditional_images[0]", limits, size)
         else:
-            probe_image(image, f"conditional_images[{index}]", limits)
+            _check_image(image, f"conditional_images[{index}]", limits)
     if request.reference_image is not None:
-        probe_image(request.reference_image, "reference_image", limits)
+        _check_image(request.reference_image, "reference_image", limits)
     if request.reference_mask_R is not None:
         # Any size: a mask drawn on the whole original goes with a cut-out of it (runtime.references).
         probe_image(request.reference_mask_R, "reference_mask_R", limits)
