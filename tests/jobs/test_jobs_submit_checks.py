@@ -82,3 +82,12 @@ def test_a_named_engine_is_accepted_while_generation_is_away(jobs_server: JobsFa
     # Nothing can say which engines exist: the job is accepted and waits (checked when it runs).
     server = jobs_server(generation_service_url=f"http://127.0.0.1:{free_port()}")
     assert _post(server.url, body(engine="classic")).status_code == 202
+
+
+def test_json_nested_1000_deep_is_422_not_500(jobs: ServerThread) -> None:
+    nested = b'{"prompt": "", "task_type": "removal", "extra": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    response = httpx.post(
+        f"{jobs.url}/api/generate/async", content=nested, headers={"content-type": "application/json"}, timeout=30
+    )
+    assert response.status_code == 422, response.text
+    assert "nested too deeply" in response.json()["detail"]

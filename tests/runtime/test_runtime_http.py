@@ -65,3 +65,18 @@ def test_struct_response_uses_the_contract_encoder() -> None:
     assert response.body == b'{"image":"aGk=","points":[]}'
     assert response.media_type == "application/json"
     assert response.status_code == 201
+
+
+@pytest.mark.parametrize("where", ["field", "ignored", "top"])
+def test_json_nested_1000_deep_is_422(where: str) -> None:
+    deep = b"[" * 1000 + b"]" * 1000
+    body = {
+        "field": b'{"image": ' + deep + b"}",
+        "ignored": b'{"image": "aGk=", "extra": ' + deep + b"}",
+        "top": b"{" + b'"a":{' * 999 + b"}" * 1000,
+    }[where]
+    assert len(body) < 8000
+    with pytest.raises(ProblemError) as info:
+        decode_struct(body, Upload)
+    assert info.value.status == 422
+    assert "nested too deeply" in info.value.detail

@@ -17,7 +17,8 @@ T = TypeVar("T")
 
 
 def decode_struct(body: bytes, type_: type[T]) -> T:
-    """Decode a JSON body into ``type_``; 400 for broken JSON, 422 naming the bad field."""
+    """Decode a JSON body into ``type_``; 400 for broken JSON, 422 naming the bad field (or saying
+    the JSON is nested too deeply)."""
     if not body.strip():
         raise ProblemError(422, "body: a JSON object is required")
     try:
@@ -26,6 +27,10 @@ def decode_struct(body: bytes, type_: type[T]) -> T:
         raise from_validation_error(exc) from None
     except msgspec.DecodeError as exc:
         raise ProblemError(400, f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        # A small body of nested brackets (even inside a field that is ignored) exhausts the
+        # decoder's depth; no request of the contract nests more than a few levels.
+        raise ProblemError(422, "body: JSON is nested too deeply (arrays or objects inside each other)") from None
 
 
 async def read_struct(request: Request, type_: type[T]) -> T:
