@@ -1,4 +1,4 @@
-"""Cooperative cancellation of smart-mask requests by their ``request_id``.
+"""Cooperative cancellation of smart-mask requests by their ``request_id``, per caller.
 
 A request registers a :class:`CancelToken` under its id while it runs. ``cancel(id)`` flips the
 token; the request notices at its next stage boundary (checked in worker threads with
@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from retouch.runtime.assets import current_owner
 from retouch.runtime.problems import ProblemError, field_error
 
 __all__ = ["CancelRegistry", "CancelToken", "Cancelled"]
@@ -69,26 +70,33 @@ def _consume(task: asyncio.Future[Any]) -> None:
 
 
 class CancelRegistry:
-    """The requests now running, by ``request_id``."""
+    """The requests now running, by caller and ``request_id``.
+
+    A request id is the caller's own (it may choose it): another caller can neither cancel it
+    nor collide with it, and learns nothing about it (its cancel is a 404 like an unknown id).
+    The caller is the request's owner (``X-Retouch-Owner``, set by the gateway)."""
 
     def __init__(self) -> None:
-        self._tokens: dict[str, CancelToken] = {}
+        self._tokens: dict[tuple[str, str], CancelToken] = {}
 
     @contextmanager
     def register(self, request_id: str) -> Iterator[CancelToken]:
-        """Track ``request_id`` while the ``with`` block runs; an id already running is a 409."""
-        if request_id in self._tokens:
+        """Track ``request_id`` while the ``with`` block runs; an id the same caller already runs
+        is a 409."""
+        key = (current_owner(), request_id)
+        if key in self._tokens:
             raise field_error("request_id", f"a request with id {request_id!r} is already running", 409)
         token = CancelToken(request_id)
-        self._tokens[request_id] = token
+        self._tokens[key] = token
         try:
             yield token
         finally:
-            self._tokens.pop(request_id, None)
+            self._tokens.pop(key, None)
 
     def cancel(self, request_id: str) -> CancelToken:
-        """Cancel the running request ``request_id``; an unknown or finished id is a 404."""
-        token = self._tokens.get(request_id)
+        """Cancel the caller's running request ``request_id``; an unknown or finished id (or one
+        of another caller) is a 404."""
+        token = self._tokens.get((current_owner(), request_id))
         if token is None:
             raise ProblemError(404, f"request_id: no running smart-mask request with id {request_id!r}")
         token.cancel()
