@@ -51,6 +51,7 @@ class ClientFairness:
         return self._requests.get(client, 0), self._streams.get(client, 0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Count the call against its client's caps (429 past them) and pass it on."""
         path: str = scope.get("path", "")
         if scope["type"] != "http" or not path.startswith("/api/"):
             await self.app(scope, receive, send)

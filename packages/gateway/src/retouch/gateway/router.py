@@ -73,6 +73,7 @@ class GatewayRouter:
         self.anonymous = anonymous if anonymous is not None and anonymous.enabled else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send one ASGI call on to the service that owns its path."""
         path: str = scope.get("path", "")
         # Static files of the web editor and the gateway's own health are open to everyone.
         if scope["type"] != "http" or not path.startswith("/api/") or path in OPEN_PATHS:

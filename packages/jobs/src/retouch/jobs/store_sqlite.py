@@ -109,6 +109,7 @@ class SqliteJobStore:
 
     @property
     def conn(self) -> sqlite3.Connection:
+        """The SQLite connection (used on the writer thread only)."""
         if self._conn is None:
             raise RuntimeError("SqliteJobStore is not open")
         return self._conn

@@ -178,6 +178,7 @@ class AssetContextMiddleware:
         self.source = source
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Set this call's owner and asset source, then pass it on."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -44,4 +44,5 @@ class StructResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
+        """The Struct encoded as JSON with the contract's encoder."""
         return codec.encode(content)

@@ -45,6 +45,7 @@ class RequestContextMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one call under its request id; an escaped exception becomes a 500 problem."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -90,6 +91,7 @@ class ServiceTokenMiddleware:
         self.open_paths = frozenset(open_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse (401) a call without the service token unless its path is open."""
         if scope["type"] != "http" or scope["path"] in self.open_paths or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
@@ -113,6 +115,7 @@ class BodyLimitMiddleware:
         self.per_prefix = dict(per_prefix or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the call on, refusing (413) a body over the limit."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -22,7 +22,9 @@ class Sized(Protocol):
     """A cache entry that knows how much memory it holds."""
 
     @property
-    def nbytes(self) -> int: ...
+    def nbytes(self) -> int:
+        """Bytes of memory the entry holds."""
+        ...
 
 
 V = TypeVar("V", bound=Sized)

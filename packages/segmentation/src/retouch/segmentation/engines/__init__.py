@@ -27,10 +27,14 @@ class PreparedImage(Protocol):
     """What an engine keeps about one picture between requests."""
 
     @property
-    def width(self) -> int: ...
+    def width(self) -> int:
+        """The picture's width in pixels."""
+        ...
 
     @property
-    def height(self) -> int: ...
+    def height(self) -> int:
+        """The picture's height in pixels."""
+        ...
 
     @property
     def nbytes(self) -> int:
