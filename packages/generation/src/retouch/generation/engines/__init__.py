@@ -32,7 +32,9 @@ class ProgressCallback(Protocol):
 
     def __call__(
         self, stage: Stage, current_step: int | None = None, total_steps: int | None = None, message: str | None = None
-    ) -> None: ...
+    ) -> None:
+        """Report ``stage`` and, while denoising, step ``current_step`` of ``total_steps``."""
+        ...
 
 
 class RunCancelled(ProblemError):
