@@ -26,6 +26,7 @@ from retouch.gateway.router import GatewayRouter
 from retouch.gateway.settings import GatewaySettings
 from retouch.gateway.upstream import Upstreams
 from retouch.runtime import create_service_app, load_settings
+from retouch.sdk.models import public_routes
 
 __all__ = ["create_app"]
 
@@ -116,6 +117,8 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         outer_middleware=outer,
         # The gateway is public: callers present API keys, and it sends the service token on.
         require_token=False,
+        # Proxied paths have no route here: their metrics are labelled with the public templates.
+        route_templates=[route.path for route in public_routes()],
     )
     app.state.upstreams = upstreams
     return app

@@ -23,6 +23,7 @@ from retouch.gateway.settings import GatewaySettings
 from retouch.gateway.upstream import Upstream
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.problems import ProblemError
+from retouch.runtime.tracing import trace_headers
 
 __all__ = ["OWNER_HEADER", "Proxy"]
 
@@ -187,6 +188,8 @@ class Proxy:
             elif name == b"transfer-encoding":
                 chunked = True
         headers.append((b"x-request-id", scope["state"]["request_id"].encode()))
+        # The gateway's span goes on to the service (nothing while tracing is off).
+        headers += [(name.encode(), value.encode()) for name, value in trace_headers().items()]
         headers.append((OWNER_HEADER, owner))
         headers += self.extra_headers
 

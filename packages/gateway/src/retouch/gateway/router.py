@@ -29,7 +29,7 @@ PREFIXES: tuple[tuple[str, str], ...] = (
     ("/api/assets", "job_manager"),
 )
 #: Paths the gateway answers itself.
-GATEWAY_PATHS = frozenset({"/api/health", "/api/system/health", "/api/openapi.json"})
+GATEWAY_PATHS = frozenset({"/api/health", "/api/system/health", "/api/openapi.json", "/api/metrics"})
 #: Paths open without an API key.
 OPEN_PATHS = frozenset({"/api/health"})
 

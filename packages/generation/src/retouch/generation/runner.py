@@ -23,6 +23,7 @@ from retouch.generation.settings import GenerationSettings
 from retouch.generation.validation import EditJob, validate
 from retouch.runtime.images import encode_image
 from retouch.runtime.loading import BackgroundLoad, LoadState
+from retouch.runtime.metrics import MODEL_LOAD_SECONDS, RUN_SECONDS
 from retouch.runtime.problems import ProblemError
 from retouch.runtime.settings import load_settings
 from retouch.sdk.codec import Base64Bytes
@@ -75,8 +76,10 @@ class Runner:
 
     # -- loading --------------------------------------------------------------------------------
     def _load_engines(self) -> None:
-        for engine in self.engines.values():
+        for name, engine in self.engines.items():
+            started = time.perf_counter()
             engine.load()
+            MODEL_LOAD_SECONDS.labels(name).observe(time.perf_counter() - started)
 
     @property
     def state(self) -> LoadState:
@@ -195,6 +198,8 @@ class Runner:
         finally:
             self._slots.release()
         timings["total_s"] = time.perf_counter() - started
+        for stage, seconds in timings.items():
+            RUN_SECONDS.labels(job.engine, job.task, stage.removesuffix("_s")).observe(seconds)
         return ResultEvent(
             run_id=job.run_id,
             image=Base64Bytes(png),

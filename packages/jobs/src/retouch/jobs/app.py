@@ -13,6 +13,7 @@ from retouch.jobs.blobs import BlobStore, LocalBlobStore
 from retouch.jobs.dispatch import Dispatcher
 from retouch.jobs.dispatch_http import HttpDispatcher
 from retouch.jobs.expiry import expiry_loop
+from retouch.jobs.metrics import queue_gauges, webhook_outcome
 from retouch.jobs.routes import routes
 from retouch.jobs.routes_assets import asset_routes
 from retouch.jobs.service import JobService
@@ -23,7 +24,9 @@ from retouch.jobs.store_sqlite import SqliteJobStore
 from retouch.jobs.watchdog import watchdog_loop
 from retouch.jobs.webhooks import SqliteWebhookOutbox, WebhookSender
 from retouch.runtime.app import create_service_app
+from retouch.runtime.metrics import add_gauge_source, remove_gauge_source
 from retouch.runtime.settings import load_settings
+from retouch.runtime.tracing import ContextHeadersTransport
 from retouch.sdk.models.common import Health
 
 __all__ = ["SERVICE_NAME", "create_app"]
@@ -38,6 +41,8 @@ def _local_seams(settings: JobsSettings) -> tuple[JobStore, BlobStore, Dispatche
         settings.generation_service_url,
         service_token=settings.service_token,
         idle_timeout=settings.watchdog_seconds + 5.0,
+        # A run carries the request id and trace context of the submit that made it.
+        transport=ContextHeadersTransport(),
     )
     return store, blobs, dispatcher
 
@@ -68,7 +73,9 @@ def create_app(
         store, blobs, dispatcher = store or defaults[0], blobs or defaults[1], dispatcher or defaults[2]
     # Deliveries sit in a table of the local jobs database on either backend: the jobs service
     # is a single container, and a restart of it must find the pending ones (docs: README).
-    webhooks = WebhookSender(settings, SqliteWebhookOutbox(settings.jobs_dir / "jobs.sqlite3"))
+    webhooks = WebhookSender(
+        settings, SqliteWebhookOutbox(settings.jobs_dir / "jobs.sqlite3"), on_outcome=webhook_outcome
+    )
     service = JobService(settings, store, blobs, dispatcher, webhooks=webhooks)
 
     @contextlib.asynccontextmanager
@@ -78,9 +85,11 @@ def create_app(
         service.spawn(expiry_loop(service))
         if service.storage is not None:
             service.spawn(storage_loop(service.storage))
+        gauges = add_gauge_source(lambda: queue_gauges(service.queue))
         try:
             yield
         finally:
+            remove_gauge_source(gauges)
             await service.stop()
 
     def health() -> Health:

@@ -106,3 +106,8 @@ class JobQueue:
     def running_count(self) -> int:
         """Jobs holding a slot over every backend."""
         return sum(len(r) for r in self._running.values())
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """``(waiting, running)`` per backend that has had jobs (the metrics read it)."""
+        names = set(self._waiting) | set(self._running)
+        return {name: (len(self._waiting.get(name, ())), len(self._running.get(name, ()))) for name in names}

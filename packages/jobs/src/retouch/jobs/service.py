@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 import time
@@ -30,9 +31,10 @@ from retouch.jobs.assets import AssetStore, request_asset_ids
 from retouch.jobs.blobs import BlobStore, check_key, request_key, result_key
 from retouch.jobs.dispatch import Dispatcher, DispatchError
 from retouch.jobs.events import EventBroker, EventIds, Frame, sse_frame
+from retouch.jobs.metrics import job_finished, job_started
 from retouch.jobs.queue import JobQueue
-from retouch.jobs.settings import JobsSettings
 from retouch.jobs.results import decode_request, result_meta
+from retouch.jobs.settings import JobsSettings
 from retouch.jobs.state import Job, event_type_for
 from retouch.jobs.storage import StorageGuard, StorageProblem
 from retouch.jobs.store import JobStore
@@ -81,6 +83,8 @@ class ActiveJob:
     #: Set when the run ended without a verdict (its worker was away or lost): the job goes back
     #: into the queue, in its place, once the run's task has let go of its slot.
     requeued: bool = False
+    #: The context of the submit (request id, trace span): the job's run carries it on.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
     #: The assets the job's request refers to: kept from expiring while it runs.
     assets: set[str] = field(default_factory=set)
 
@@ -332,8 +336,12 @@ class JobService:
             entry = self._active[task_id]
             # Started here, synchronously, so a cancel arriving next sees a running job.
             entry.job.start(time.time())
+            job_started(entry.job, time.time())
             entry.last_heard = time.monotonic()
-            entry.task = asyncio.get_running_loop().create_task(self._run(entry), name=f"job-{task_id}")
+            # In the submit's context, not the one of whatever freed the slot (another job's run).
+            entry.task = asyncio.get_running_loop().create_task(
+                self._run(entry), name=f"job-{task_id}", context=entry.context.copy()
+            )
         self._announce_positions(moved)
 
     def _announce_positions(self, task_ids: list[str]) -> None:
@@ -609,6 +617,7 @@ class JobService:
         self._active.pop(job.task_id, None)
         self._publish(entry, type_, job.event_id)
         entry.done.set()
+        job_finished(job)
         if job.request_blob is not None:
             self.spawn(self.blobs.delete(job.request_blob))
         if entry.assets:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
@@ -19,9 +20,11 @@ from retouch.runtime.assets import AssetContextMiddleware, AssetSource, HttpAsse
 from retouch.runtime.concurrency import configure_workers
 from retouch.runtime.http import StructResponse
 from retouch.runtime.logging import configure_logging, current_request_id
+from retouch.runtime.metrics import METRICS_PATH, MetricsMiddleware, RouteTemplates, metrics_endpoint, push_loop
 from retouch.runtime.middleware import BodyLimitMiddleware, RequestContextMiddleware, ServiceTokenMiddleware
 from retouch.runtime.problems import ProblemError, from_validation_error, problem_response
 from retouch.runtime.settings import ServiceSettings
+from retouch.runtime.tracing import TracingMiddleware, configure_tracing
 from retouch.sdk.models.common import Health
 
 __all__ = ["HealthProvider", "create_service_app", "problem_handlers"]
@@ -77,13 +80,19 @@ def create_service_app(
     outer_middleware: Sequence[Middleware] = (),
     require_token: bool = True,
     assets: AssetSource | None = None,
+    route_templates: Collection[str] = (),
 ) -> Starlette:
     """A service app with ``GET /api/health``, problem+json errors, request ids, the body limit,
     the service-token check (when ``settings.service_token`` is set and ``require_token``) and
     JSON logs. ``lifespan`` runs inside the shared one (load models there). ``outer_middleware``
     wraps the token and body-limit checks (CORS belongs there, so their refusals stay readable by
     a browser); ``middleware`` runs inside them. ``asset:<id>`` references in its requests are read
-    through ``assets`` (default: the jobs service at ``settings.assets_url``, if set)."""
+    through ``assets`` (default: the jobs service at ``settings.assets_url``, if set).
+
+    Every service also answers ``GET /api/metrics`` (Prometheus; behind the token like the rest),
+    counts and times its requests by route template (its own routes', plus ``route_templates``
+    for paths it serves without a route, e.g. the gateway's proxied ones), and records a span per
+    request when OpenTelemetry tracing is configured (:mod:`retouch.runtime.tracing`)."""
 
     def default_health() -> Health:
         return Health(service=name, version=version)
@@ -98,15 +107,40 @@ def create_service_app(
     async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_logging(name, settings.log_level, settings.log_json)
         configure_workers(settings.cpu_workers)
+        configure_tracing(name)
         log.info("%s %s starting", name, version)
-        if lifespan is None:
-            yield
-        else:
-            async with lifespan(app):
+        pushing = None
+        if settings.metrics_push_url:
+            pushing = asyncio.get_running_loop().create_task(
+                push_loop(settings.metrics_push_url, name, settings.metrics_push_seconds)
+            )
+        try:
+            if lifespan is None:
                 yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            if pushing is not None:
+                pushing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pushing
         log.info("%s stopped", name)
 
-    stack: list[Middleware] = [Middleware(RequestContextMiddleware), *outer_middleware]
+    all_routes = [
+        Route("/api/health", health_endpoint, methods=["GET"]),
+        Route(METRICS_PATH, metrics_endpoint, methods=["GET"]),
+        *routes,
+    ]
+    templates = RouteTemplates(all_routes, route_templates)
+    stack: list[Middleware] = [
+        Middleware(RequestContextMiddleware),
+        # Outside everything else: refusals (401, 413) are counted, and the span is current while
+        # the request is handled (proxied calls carry it on).
+        Middleware(MetricsMiddleware, service=name, templates=templates),
+        Middleware(TracingMiddleware, service=name, templates=templates),
+        *outer_middleware,
+    ]
     if settings.service_token and require_token:
         stack.append(Middleware(ServiceTokenMiddleware, token=settings.service_token, open_paths=open_paths))
     stack.append(
@@ -122,7 +156,7 @@ def create_service_app(
     stack.extend(middleware)
 
     app = Starlette(
-        routes=[Route("/api/health", health_endpoint, methods=["GET"]), *routes],
+        routes=all_routes,
         middleware=stack,
         exception_handlers=problem_handlers(),
         lifespan=app_lifespan,

@@ -52,8 +52,18 @@ class ServiceSettings(msgspec.Struct, kw_only=True):
     log_level: str = "INFO"
     #: JSON lines (``true``) or plain text logs.
     log_json: bool = True
+    #: A Prometheus Pushgateway this service pushes its metrics to every ``metrics_push_seconds``
+    #: (for containers a scraper cannot reach one by one, e.g. on Modal); unset: scrape
+    #: ``/api/metrics`` instead.
+    metrics_push_url: str | None = None
+    metrics_push_seconds: float = 15.0
 
     def __post_init__(self) -> None:
+        if not self.metrics_push_seconds > 0:
+            cls = type(self)
+            raise SettingsError(
+                f"{env_name(cls, 'metrics_push_seconds')} must be positive, got {self.metrics_push_seconds}"
+            )
         for name in ("max_body_bytes", "max_asset_bytes", "max_image_pixels", "max_image_side", "cpu_workers"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(type(self), name)} must be positive, got {getattr(self, name)}")

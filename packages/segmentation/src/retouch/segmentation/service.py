@@ -24,6 +24,7 @@ from retouch.runtime.concurrency import run_sync
 from retouch.runtime.images import ImageLimits, encode_image, open_image
 from retouch.runtime.loading import BackgroundLoad, LoadState
 from retouch.runtime.masks import adjust_border, bbox, feather, fill_holes, to_u8
+from retouch.runtime.metrics import MODEL_LOAD_SECONDS, SMART_MASK_CACHE
 from retouch.runtime.problems import ProblemError, field_error
 from retouch.sdk.codec import AssetRef, Base64Bytes
 from retouch.sdk.models.common import Health
@@ -79,8 +80,13 @@ class SegmentationService:
         self.cancels = CancelRegistry()
         self.limits = ImageLimits.from_settings(settings)
         self.loader = BackgroundLoad(
-            engine.load, what=f"the {engine.name} engine", thread_name="retouch-segmentation-load"
+            self._load_engine, what=f"the {engine.name} engine", thread_name="retouch-segmentation-load"
         )
+
+    def _load_engine(self) -> None:
+        started = time.perf_counter()
+        self.engine.load()
+        MODEL_LOAD_SECONDS.labels(self.engine.name).observe(time.perf_counter() - started)
 
     @property
     def state(self) -> LoadState:
@@ -134,6 +140,7 @@ class SegmentationService:
     async def _run(self, request: SmartMaskRequest, request_id: str, token: CancelToken) -> SmartMaskResponse:
         timer = _Timer()
         prepared, prompts, image_id = await self._resolve(request, token, timer)
+        SMART_MASK_CACHE.labels("miss" if "prepare" in timer.timings else "hit").inc()
         token.check()
         mask, score = await run_sync(self._mask, prepared, prompts, request, token, timer)
         # _mask refuses empty masks; a feathered speck may have no pixel above 127 left.
