@@ -193,3 +193,16 @@ def test_auto_prefers_mobile_sam_then_fastsam_then_grabcut(tmp_path: Path) -> No
     assert SegmentationSettings(models_dir=models).engine == "mobile_sam"
     # An explicit choice wins over what is installed.
     assert SegmentationSettings(models_dir=models, engine="grabcut").engine == "grabcut"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_encoder_precision_is_a_setting_and_the_cache_holds_float32(mobile_sam_weights: Path, dtype: str) -> None:
+    import torch
+
+    from retouch.segmentation.engines.mobile_sam import MobileSAMEngine
+
+    engine = MobileSAMEngine(sam_settings(mobile_sam_weights, mobile_sam_dtype=dtype))
+    engine.load()
+    prepared = engine.prepare(IMAGE)
+    assert engine.dtype == dtype
+    assert prepared.embedding.dtype == torch.float32 and tuple(prepared.embedding.shape) == (1, 256, 64, 64)  # type: ignore[attr-defined]

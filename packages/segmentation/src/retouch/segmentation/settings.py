@@ -48,6 +48,10 @@ class SegmentationSettings(ServiceSettings, kw_only=True):
     #: MobileSAM's checkpoint (``mobile_sam.pt``); unset: the one installed in the models
     #: directory (``retouch-local models pull mobile_sam``).
     mobile_sam_weights: Path | None = None
+    #: The precision of MobileSAM's image encoder (the per-picture second); ``auto``: bfloat16 on
+    #: a CPU with native bfloat16 (AVX512-BF16, AMX: about twice as fast), else float32. The
+    #: prompt decoder always runs in float32.
+    mobile_sam_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     #: The network's input size (longest side); the candidates' masks have this resolution.
     fastsam_imgsz: int = 1024
     #: Smallest confidence of a candidate mask.

@@ -91,6 +91,9 @@ class MobileSAMEngine:
             )
         self.weights = Path(weights)
         self._device = settings.device
+        self._dtype_setting = settings.mobile_sam_dtype
+        #: The encoder's precision once loaded (``float32`` or ``bfloat16``).
+        self.dtype = "float32"
         self._lock = threading.Lock()
         #: The loaded ``SAMModel`` (``None`` until :meth:`load` ran).
         self.model: Any = None
@@ -117,6 +120,7 @@ class MobileSAMEngine:
 
         if self._device == "auto":
             self._device = "cuda:0" if torch.cuda.is_available() else "cpu"
+        self.dtype = _encoder_dtype(self._dtype_setting, self._device)
         model = build_mobile_sam(None)
         state = torch.load(str(self.weights), map_location="cpu", weights_only=True)
         if isinstance(state, dict) and isinstance(state.get("model"), dict):
@@ -128,7 +132,7 @@ class MobileSAMEngine:
             self._dense_pe = model.prompt_encoder.get_dense_pe()
             # The first pass allocates and picks kernels; pay for it at start-up, not on a click.
             self._encode(np.zeros((INPUT_SIZE * 3 // 4, INPUT_SIZE, 3), np.uint8))
-        log.info("MobileSAM loaded from %s on %s", self.weights, self._device)
+        log.info("MobileSAM loaded from %s on %s (encoder in %s)", self.weights, self._device, self.dtype)
 
     def prepare(self, image: np.ndarray) -> PreparedImage:
         """Run the image encoder once on an RGB picture; keep its embedding."""
@@ -185,9 +189,25 @@ class MobileSAMEngine:
         padded = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.float32)
         padded[: size[1], : size[0]] = normalised
         tensor = torch.from_numpy(padded).permute(2, 0, 1)[None].to(self._device)
-        with torch.inference_mode():
+        device_type = "cuda" if self._device.startswith("cuda") else "cpu"
+        low = self.dtype == "bfloat16"
+        with torch.inference_mode(), torch.autocast(device_type, dtype=torch.bfloat16, enabled=low):
             embedding = self.model.image_encoder(tensor)
-        return embedding, size
+        # The decoder and the cache see float32 whatever the encoder computed in.
+        return embedding.float(), size
+
+
+def _encoder_dtype(setting: str, device: str) -> str:
+    """``bfloat16`` or ``float32`` for the image encoder (``auto``: bfloat16 where the CPU has it)."""
+    if setting != "auto":
+        return setting
+    if device.startswith("cuda"):
+        return "float32"
+    import torch
+
+    # torch's own probes of the CPU (private, hence looked up defensively).
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return "bfloat16" if any(probe is not None and probe() for probe in probes) else "float32"
 
 
 def _sam_prompts(prepared: SamImage, prompts: Prompts) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
