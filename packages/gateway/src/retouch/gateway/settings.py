@@ -91,31 +91,29 @@ class GatewaySettings(ServiceSettings, kw_only=True):
     def __post_init__(self) -> None:
         super().__post_init__()
         cls = type(self)
-        for name in (
-            "connect_timeout",
-            "read_timeout",
-            "sse_heartbeat_s",
-            "health_timeout",
-            "upstream_max_connections",
-            "body_timeout",
-            "body_min_rate",
-            "stream_idle_timeout",
-        ):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{env_name(cls, name)} must be positive, got {getattr(self, name)}")
-        for name in (
-            "rate_limit_per_minute",
-            "upstream_retries",
-            "health_cache_ttl",
-            "idle_after_s",
-            "max_requests_per_client",
-            "max_streams_per_client",
-            "failed_key_per_minute",
-            "anonymous_rate_limit_per_minute",
-            "anonymous_jobs_per_hour",
-        ):
-            if getattr(self, name) < 0:
-                raise SettingsError(f"{env_name(cls, name)} must not be negative, got {getattr(self, name)}")
+        self.require(
+            positive=(
+                "connect_timeout",
+                "read_timeout",
+                "sse_heartbeat_s",
+                "health_timeout",
+                "upstream_max_connections",
+                "body_timeout",
+                "body_min_rate",
+                "stream_idle_timeout",
+            ),
+            non_negative=(
+                "rate_limit_per_minute",
+                "upstream_retries",
+                "health_cache_ttl",
+                "idle_after_s",
+                "max_requests_per_client",
+                "max_streams_per_client",
+                "failed_key_per_minute",
+                "anonymous_rate_limit_per_minute",
+                "anonymous_jobs_per_hour",
+            ),
+        )
         if self.rate_limit_per_minute and self.rate_limit_burst < 1:
             raise SettingsError(f"{env_name(cls, 'rate_limit_burst')} must be at least 1, got {self.rate_limit_burst}")
         if self.anonymous_rate_limit_per_minute and self.anonymous_rate_limit_burst < 1:

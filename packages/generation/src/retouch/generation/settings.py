@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from retouch.runtime.models import find_installed
-from retouch.runtime.settings import ServiceSettings, SettingsError
+from retouch.runtime.settings import ServiceSettings, SettingsError, env_name
 
 __all__ = ["ENGINE_NAMES", "ENGINE_TASKS", "PROFILE_NAMES", "TASKS", "GenerationSettings"]
 
@@ -129,12 +129,10 @@ class GenerationSettings(ServiceSettings, kw_only=True):
                 self.extra_engines = [name for name in self.extra_engines if name != "lama"] or ["classic"]
             else:
                 self.engine = "classic"
-        for name in ("max_concurrent_runs", "working_size", "max_original_side", "classic_inpaint_radius"):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{_env(name)} must be positive, got {getattr(self, name)}")
-        for name in ("max_queued_runs", "composite_grow_px", "brush_grow_px", "lama_crop_margin"):
-            if getattr(self, name) < 0:
-                raise SettingsError(f"{_env(name)} must not be negative, got {getattr(self, name)}")
+        self.require(
+            positive=("max_concurrent_runs", "working_size", "max_original_side", "classic_inpaint_radius"),
+            non_negative=("max_queued_runs", "composite_grow_px", "brush_grow_px", "lama_crop_margin"),
+        )
         if self.working_size % 16 or self.max_original_side % 16:
             raise SettingsError(
                 "RETOUCH_GENERATION_WORKING_SIZE and RETOUCH_GENERATION_MAX_ORIGINAL_SIDE must be multiples of 16"
@@ -163,7 +161,7 @@ class GenerationSettings(ServiceSettings, kw_only=True):
         for area in ("qwen_vae_image_area", "qwen_condition_image_area"):
             value = getattr(self, area)
             if value is not None and value < 32 * 32:
-                raise SettingsError(f"{_env(area)} must be at least 1024 pixels, got {value}")
+                raise SettingsError(f"{env_name(type(self), area)} must be at least 1024 pixels, got {value}")
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -181,7 +179,3 @@ class GenerationSettings(ServiceSettings, kw_only=True):
             return self.lama_model
         installed = find_installed(self.models_dir, engine="lama")
         return installed.path if installed is not None else None
-
-
-def _env(field: str) -> str:
-    return GenerationSettings.__env__.get(field, f"RETOUCH_{field.upper()}")

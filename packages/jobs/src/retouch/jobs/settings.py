@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from retouch.jobs.webhook_settings import WEBHOOK_FIELDS, check_webhook_settings
-from retouch.runtime.settings import ServiceSettings, SettingsError
+from retouch.runtime.settings import ServiceSettings, SettingsError, env_name
 
 __all__ = ["MODAL_PLATFORM_LIMIT_S", "JobsSettings"]
 
@@ -107,34 +107,31 @@ class JobsSettings(ServiceSettings, kw_only=True):
         super().__post_init__()
         for name in ("max_running", "max_queued", "max_attempts", "event_history"):
             if getattr(self, name) < 1:
-                raise SettingsError(f"{self._var(name)} must be at least 1, got {getattr(self, name)}")
-        for name in (
-            "watchdog_seconds",
-            "ttl_seconds",
-            "expiry_interval_seconds",
-            "sync_wait_seconds",
-            "heartbeat_seconds",
-            "cancel_wait_seconds",
-            "engine_retry_seconds",
-            "engine_retry_max_seconds",
-        ):
-            if not getattr(self, name) > 0:
-                raise SettingsError(f"{self._var(name)} must be positive, got {getattr(self, name)}")
+                raise SettingsError(f"{env_name(type(self), name)} must be at least 1, got {getattr(self, name)}")
+        self.require(
+            positive=(
+                "watchdog_seconds",
+                "ttl_seconds",
+                "expiry_interval_seconds",
+                "sync_wait_seconds",
+                "heartbeat_seconds",
+                "cancel_wait_seconds",
+                "engine_retry_seconds",
+                "engine_retry_max_seconds",
+            )
+        )
         if not 0 <= self.cancel_linger_seconds <= 60:
             raise SettingsError(
-                f"{self._var('cancel_linger_seconds')} must be 0-60 s, got {self.cancel_linger_seconds:g}"
+                f"{env_name(type(self), 'cancel_linger_seconds')} must be 0-60 s, got {self.cancel_linger_seconds:g}"
             )
         if self.sync_wait_seconds >= MODAL_PLATFORM_LIMIT_S:
             raise SettingsError(
-                f"{self._var('sync_wait_seconds')} must stay below {MODAL_PLATFORM_LIMIT_S:g} s, got {self.sync_wait_seconds:g}"
+                f"{env_name(type(self), 'sync_wait_seconds')} must stay below {MODAL_PLATFORM_LIMIT_S:g} s, got {self.sync_wait_seconds:g}"
             )
         check_webhook_settings(self)
         for engine, limit in self.engine_limits.items():
             if limit < 1:
-                raise SettingsError(f"{self._var('engine_limits')}: {engine}={limit} must be at least 1")
-
-    def _var(self, name: str) -> str:
-        return self.__env__.get(name, f"RETOUCH_{name.upper()}")
+                raise SettingsError(f"{env_name(type(self), 'engine_limits')}: {engine}={limit} must be at least 1")
 
     def limit_for(self, backend: str) -> int:
         """How many jobs may run at once on ``backend``."""

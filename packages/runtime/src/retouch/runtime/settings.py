@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePath
 from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
 
@@ -64,9 +64,25 @@ class ServiceSettings(msgspec.Struct, kw_only=True):
             raise SettingsError(
                 f"{env_name(cls, 'metrics_push_seconds')} must be positive, got {self.metrics_push_seconds}"
             )
-        for name in ("max_body_bytes", "max_asset_bytes", "max_image_pixels", "max_image_side", "cpu_workers"):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{env_name(type(self), name)} must be positive, got {getattr(self, name)}")
+        self.require(
+            positive=("max_body_bytes", "max_asset_bytes", "max_image_pixels", "max_image_side", "cpu_workers")
+        )
+
+    def require(
+        self, *, positive: Iterable[str] = (), non_negative: Iterable[str] = (), fraction: Iterable[str] = ()
+    ) -> None:
+        """Check numeric fields' ranges (every service's ``__post_init__`` calls this): the first
+        field out of range raises :class:`SettingsError` naming its variable."""
+        cls = type(self)
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{env_name(cls, name)} must be positive, got {getattr(self, name)}")
+        for name in non_negative:
+            if not getattr(self, name) >= 0:
+                raise SettingsError(f"{env_name(cls, name)} must not be negative, got {getattr(self, name)}")
+        for name in fraction:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SettingsError(f"{env_name(cls, name)} must be between 0 and 1, got {getattr(self, name)}")
 
 
 def env_name(cls: type[msgspec.Struct], field: str) -> str:

@@ -83,21 +83,18 @@ class SegmentationSettings(ServiceSettings, kw_only=True):
                 self.engine = "fastsam"
             else:
                 self.engine = "grabcut"
-        for name in (
-            "max_points",
-            "cache_bytes",
-            "fastsam_imgsz",
-            "fastsam_max_det",
-            "grabcut_max_side",
-            "grabcut_iterations",
-        ):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{env_name(cls, name)} must be positive, got {getattr(self, name)}")
-        for name in ("fastsam_conf", "fastsam_iou", "hole_fraction"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise SettingsError(f"{env_name(cls, name)} must be between 0 and 1, got {getattr(self, name)}")
-        if self.feather_radius < 0:
-            raise SettingsError(f"{env_name(cls, 'feather_radius')} must not be negative, got {self.feather_radius}")
+        self.require(
+            positive=(
+                "max_points",
+                "cache_bytes",
+                "fastsam_imgsz",
+                "fastsam_max_det",
+                "grabcut_max_side",
+                "grabcut_iterations",
+            ),
+            fraction=("fastsam_conf", "fastsam_iou", "hole_fraction"),
+            non_negative=("feather_radius",),
+        )
         if self.engine == "fastsam" and self.fastsam_weights is None:
             raise SettingsError(
                 f"{env_name(cls, 'fastsam_weights')} must name a weights file when {env_name(cls, 'engine')}=fastsam"
