@@ -110,9 +110,18 @@ def hub_lama(hub: Hub, lama_bytes: bytes, tmp_path: Path, monkeypatch: pytest.Mo
     pinning it, ``HF_ENDPOINT`` pointing at the hub; returns the data directory."""
     hub.files[f"/{HUB_REPO}/resolve/main/big-lama.pt"] = lama_bytes
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # the suite's guard; this hub is on loopback
     monkeypatch.setenv("RETOUCH_MODELS_CATALOG", str(write_catalog(tmp_path / "catalog.json", lama_entry(lama_bytes))))
     monkeypatch.delenv("RETOUCH_MODELS_DIR", raising=False)
     return tmp_path / "data"
+
+
+def test_the_hub_is_not_asked_when_hf_hub_offline_is_set(
+    hub_lama: Path, hub: Hub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["models", "pull", "lama", "--data-dir", str(hub_lama)]) == 1
+    assert "HF_HUB_OFFLINE" in capsys.readouterr().err and hub.requests == []
 
 
 def test_pull_downloads_from_the_hub_with_a_progress_bar_and_installs_a_verified_model(
@@ -172,6 +181,7 @@ def test_a_file_that_does_not_match_its_pin_is_refused_and_deleted(
 ) -> None:
     hub.files[f"/{HUB_REPO}/resolve/main/big-lama.pt"] = lama_bytes
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     wrong = lama_entry(lama_bytes, sha256=hashlib.sha256(b"another file").hexdigest())
     monkeypatch.setenv("RETOUCH_MODELS_CATALOG", str(write_catalog(tmp_path / "catalog.json", wrong)))
     data = tmp_path / "data"
@@ -205,6 +215,7 @@ def test_a_missing_file_on_the_server_is_an_error_naming_it(
     hub: Hub, lama_bytes: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("RETOUCH_MODELS_CATALOG", str(write_catalog(tmp_path / "catalog.json", lama_entry(lama_bytes))))
     assert main(["models", "pull", "lama", "--no-progress", "--data-dir", str(tmp_path / "data")]) == 1
     assert "HTTP 404" in capsys.readouterr().err
@@ -263,6 +274,7 @@ def test_the_stack_serves_the_pulled_models(
         "sha256": hashlib.sha256(sam_bytes).hexdigest(),
     }
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("RETOUCH_MODELS_MIRROR", hub.url)
     monkeypatch.setenv(
         "RETOUCH_MODELS_CATALOG", str(write_catalog(tmp_path / "c.json", lama_entry(lama_bytes), sam_entry))

@@ -175,6 +175,9 @@ def source_url(spec: ModelSpec, environ: Mapping[str, str] | None = None) -> str
     if spec.hf_repo is not None:
         from huggingface_hub import hf_hub_url
 
+        if env.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+            raise DownloadError(f"{spec.name} comes from the Hugging Face Hub, and HF_HUB_OFFLINE is set")
+
         endpoint = env.get("HF_ENDPOINT", "").strip().rstrip("/") or None
         url: str = hf_hub_url(spec.hf_repo, spec.hf_file or spec.file, revision=spec.hf_revision, endpoint=endpoint)
         return url
