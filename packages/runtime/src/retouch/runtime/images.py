@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from retouch.runtime import assets
 from retouch.runtime.problems import ProblemError, field_error
 from retouch.runtime.settings import ServiceSettings
+from retouch.sdk.models.image_utils import MetadataResponse
 
 __all__ = [
     "CONTENT_TYPES",
@@ -54,19 +55,9 @@ _REFUSED_FORMATS = frozenset({"EPS"})
 _MAX_TIFF_PAGES = 64
 
 
-@dataclass(frozen=True)
-class ImageHeader:
-    """What a picture's header says, without decoding it; ``width`` x ``height`` is upright."""
-
-    width: int
-    height: int
-    stored_width: int
-    stored_height: int
-    format: str
-    mode: str
-    has_alpha: bool
-    orientation: int
-    content_type: str | None
+#: What a picture's header says, without decoding it (``width`` x ``height`` upright): the
+#: contract's own answer of the image-utils ``metadata`` operation.
+ImageHeader = MetadataResponse
 
 
 @dataclass(frozen=True)
@@ -237,6 +228,7 @@ def _open(data: bytes, field: str, limits: ImageLimits) -> tuple[Image.Image, Im
             has_alpha=image.mode in _ALPHA_MODES or "transparency" in image.info,
             orientation=orientation,
             content_type=Image.MIME.get(image.format or ""),
+            size_bytes=len(data),
         )
     except BaseException:
         image.close()

@@ -22,7 +22,7 @@ from retouch.runtime.assets import available as assets_available
 from retouch.runtime.assets import current_owner, is_asset_id
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.images import ImageLimits, encode_image, open_image
-from retouch.runtime.loading import BackgroundLoad, LoadState
+from retouch.runtime.loading import BackgroundLoad
 from retouch.runtime.masks import adjust_border, bbox, feather, fill_holes, to_u8
 from retouch.runtime.metrics import MODEL_LOAD_SECONDS, SMART_MASK_CACHE
 from retouch.runtime.problems import ProblemError, field_error
@@ -88,31 +88,21 @@ class SegmentationService:
         self.engine.load()
         MODEL_LOAD_SECONDS.labels(self.engine.name).observe(time.perf_counter() - started)
 
-    @property
-    def state(self) -> LoadState:
-        """``loading``, ``ready`` or ``failed`` (the engine's load)."""
-        return self.loader.state
-
-    @property
-    def error(self) -> str | None:
-        """Why the engine failed to load."""
-        return self.loader.error
-
     async def start(self) -> None:
         """Load the engine in the background; the service answers 503 until it is ready."""
         self.loader.start()
 
     def health(self) -> Health:
         """``loading`` until the engine is ready, ``unhealthy`` if it failed to load."""
-        status = {"loading": "loading", "ready": "healthy", "failed": "unhealthy"}[self.state]
+        status = {"loading": "loading", "ready": "healthy", "failed": "unhealthy"}[self.loader.state]
         return Health(
             status=status,  # type: ignore[arg-type]
             service="segmentation",
             version=__version__,
             engine=self.engine.name,
             device=self.engine.device,
-            ready=self.state == "ready",
-            detail=self.error,
+            ready=self.loader.state == "ready",
+            detail=self.loader.error,
             engines=[self.engine.name],
         )
 
