@@ -129,7 +129,7 @@ async def measure(call: Call, size_up: int, size_down: int, requests: int, concu
 
 async def main_async(requests: int, rounds: int) -> dict[str, object]:
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", UPSTREAM, str(port)])
+    server = subprocess.Popen([sys.executable, "-c", UPSTREAM, str(port)])  # noqa: ASYNC220 - once, at start
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -144,7 +144,7 @@ async def main_async(requests: int, rounds: int) -> dict[str, object]:
             for concurrency in (1, 8):
                 key = f"{case} c={concurrency}"
                 count = requests if case == "small" else max(8, requests // 10)
-                for name, (call, _) in clients.items():  # warm the connections
+                for call, _ in clients.values():  # warm the connections
                     await measure(call, up, down, concurrency, concurrency)
                 for _ in range(rounds):
                     for name, (call, _) in clients.items():
