@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -23,7 +24,9 @@ from retouch.sdk._base import (
     translate_transport_error,
 )
 from retouch.sdk._transport import AsyncRetryTransport, RetryPolicy, RetryTransport
+from retouch.sdk.batch import BatchProgress, BatchReport, plan_batch, run_batch, run_batch_async
 from retouch.sdk.models.common import Health, SystemHealth
+from retouch.sdk.models.generation import TaskType
 from retouch.sdk.resources.assets import Assets, AsyncAssets
 from retouch.sdk.resources.generation import AsyncGeneration, Generation
 from retouch.sdk.resources.image_utils import AsyncImageUtils, ImageUtils
@@ -141,6 +144,36 @@ class Client:
         result: SystemHealth = self._send(RequestSpec("GET", "/api/system/health", cast=SystemHealth), timeout)
         return result
 
+    def batch(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        task_type: TaskType,
+        out: str | os.PathLike[str],
+        mask_file: str | os.PathLike[str] | None = None,
+        masks_dir: str | os.PathLike[str] | None = None,
+        prompt: str = "",
+        concurrency: int = 4,
+        on_progress: BatchProgress | None = None,
+        timeout: Timeout = NOT_GIVEN,
+        **options: Any,
+    ) -> BatchReport:
+        """Edit every picture of ``directory`` into ``out`` (same file names), at most
+        ``concurrency`` jobs at once; resumable (finished files are skipped, submitted ones map to
+        the same job); failures are in the report, not raised. ``options`` are further
+        :class:`GenerationRequest` fields. See :mod:`retouch.sdk.batch`."""
+        files = plan_batch(directory, out, task_type=task_type, mask_file=mask_file, masks_dir=masks_dir)
+        return run_batch(
+            self,
+            files,
+            task_type=task_type,
+            prompt=prompt,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            timeout=timeout,
+            options=options,
+        )
+
     def close(self) -> None:
         """Close pooled connections."""
         self._http.close()
@@ -255,6 +288,33 @@ class AsyncClient:
         """``GET /api/system/health``: the gateway's view of every service."""
         result: SystemHealth = await self._send(RequestSpec("GET", "/api/system/health", cast=SystemHealth), timeout)
         return result
+
+    async def batch(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        task_type: TaskType,
+        out: str | os.PathLike[str],
+        mask_file: str | os.PathLike[str] | None = None,
+        masks_dir: str | os.PathLike[str] | None = None,
+        prompt: str = "",
+        concurrency: int = 4,
+        on_progress: BatchProgress | None = None,
+        timeout: Timeout = NOT_GIVEN,
+        **options: Any,
+    ) -> BatchReport:
+        """See :meth:`Client.batch` (``on_progress`` may be a coroutine function)."""
+        files = plan_batch(directory, out, task_type=task_type, mask_file=mask_file, masks_dir=masks_dir)
+        return await run_batch_async(
+            self,
+            files,
+            task_type=task_type,
+            prompt=prompt,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            timeout=timeout,
+            options=options,
+        )
 
     async def aclose(self) -> None:
         """Close pooled connections."""

@@ -18,7 +18,7 @@ from retouch.sdk.errors import RetouchError
 __all__ = ["build_parser", "main"]
 
 #: Modules that add subcommands (each defines ``register(subparsers)``).
-COMMAND_MODULES = ("health", "image_utils", "segmentation", "generation", "jobs")
+COMMAND_MODULES = ("health", "image_utils", "segmentation", "generation", "jobs", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:
