@@ -494,15 +494,12 @@ def lora_target(task: str) -> Path:
 
 @app.function(image=image, volumes={MODELS_DIR: models}, secrets=hf_secrets(), timeout=4 * 3600, cpu=4.0, memory=8192)
 def download_weights(
-    loras: str = "",
-    revision: str = QWEN_REVISION,
-    lightning: str = LIGHTNING_SOURCE,
-    files: dict[str, bytes] | None = None,
+    loras: str = "", revision: str = QWEN_REVISION, lightning: str = LIGHTNING_SOURCE
 ) -> dict[str, str]:
     """Fetch Qwen-Image-Edit, the Lightning LoRA (``lightning``; ``""`` skips it) and the per-task LoRAs
     into the models volume; what is there already is skipped (and an interrupted model download
-    resumes). ``loras``: see :func:`parse_loras` (default ``RETOUCH_QWEN_LORA_SOURCES``); ``files``:
-    LoRA bytes by task, uploaded by :func:`provision` from the deploying machine."""
+    resumes). ``loras``: see :func:`parse_loras` (default ``RETOUCH_QWEN_LORA_SOURCES``); files on the
+    deploying machine go through :func:`provision`, which uploads them first."""
     from huggingface_hub import snapshot_download
 
     sources = parse_loras(loras or os.environ.get("RETOUCH_QWEN_LORA_SOURCES", ""))
@@ -518,13 +515,6 @@ def download_weights(
         target = Path(LORA_DIR) / LIGHTNING_FILE
         fetched = fetch_once(target, lightning, lambda path: fetch_source(lightning, path))
         report["lightning"] = f"{'downloaded' if fetched else 'already present'}: {target}"
-        models.commit()
-    for task, data in (files or {}).items():
-        target = lora_target(task_name(task))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        target.with_name(target.name + ".source").write_text("uploaded\n", encoding="utf-8")
-        report[task_name(task)] = f"uploaded: {target}"
         models.commit()
     for task, source in sources.items():
         if source_kind(source) == "local":
@@ -553,16 +543,42 @@ def adapter_report(lora_dir: Path) -> dict[str, str]:
     return report
 
 
+def volume_path(path: Path) -> str:
+    """``path`` (under the models volume's mount) as a path inside the volume."""
+    return "/" + str(path.relative_to(MODELS_DIR))
+
+
+def upload_local_loras(sources: dict[str, str], volume: Any) -> dict[str, str]:
+    """Put the LoRA files of ``sources`` that are paths on this machine into ``volume`` (its
+    ``batch_upload``), each at its task's place with a ``.source`` record; returns task -> volume path."""
+    import tempfile
+
+    local = {task: Path(source).expanduser() for task, source in sources.items() if source_kind(source) == "local"}
+    missing = [str(path) for path in local.values() if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"no such LoRA file here: {', '.join(missing)}")
+    uploaded: dict[str, str] = {}
+    if not local:
+        return uploaded
+    with tempfile.TemporaryDirectory() as scratch, volume.batch_upload(force=True) as batch:
+        for task, path in local.items():
+            target = volume_path(lora_target(task))
+            marker = Path(scratch) / f"{task}.source"
+            marker.write_text(f"uploaded {path.name}\n", encoding="utf-8")
+            batch.put_file(str(path), target)
+            batch.put_file(str(marker), target + ".source")
+            uploaded[task] = target
+    return uploaded
+
+
 @app.local_entrypoint()
 def provision(loras: str = "", revision: str = QWEN_REVISION, lightning: str = LIGHTNING_SOURCE) -> None:
     """``modal run deploy/generation.py::provision --loras removal=./removal_cp.safetensors,...``: like
-    :func:`download_weights`, and LoRA files on this machine are uploaded (``modal volume put
-    retouch-models removal_cp.safetensors /qwen/loras/removal.safetensors`` does the same by hand)."""
+    :func:`download_weights`, and LoRA files on this machine are uploaded into the models volume first
+    (``modal volume put retouch-models removal_cp.safetensors /qwen/loras/removal.safetensors`` does the
+    same by hand)."""
     sources = parse_loras(loras)
-    files = {
-        task: Path(source).expanduser().read_bytes()
-        for task, source in sources.items()
-        if source_kind(source) == "local"
-    }
-    remote = ",".join(f"{task}={source}" for task, source in sources.items() if task not in files)
-    download_weights.remote(loras=remote, revision=revision, lightning=lightning, files=files or None)
+    for task, target in upload_local_loras(sources, models).items():
+        print(f"{task}: uploaded to retouch-models:{target}")
+    remote = ",".join(f"{task}={source}" for task, source in sources.items() if source_kind(source) != "local")
+    download_weights.remote(loras=remote, revision=revision, lightning=lightning)

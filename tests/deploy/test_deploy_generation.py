@@ -157,3 +157,32 @@ def test_compile_and_gpu_snapshots_are_opt_in_at_deploy_time(
     item = next(i for i in describe.describe_app(fast.app) if i.name == "QwenService")
     assert item.volumes["/cache/inductor"] == "retouch-inductor-cache"
     assert fast.GPU_SNAPSHOT and not plain.GPU_SNAPSHOT
+
+
+def test_provision_uploads_local_loras_to_their_tasks_place_in_the_volume(
+    generation: ModuleType, tmp_path: Path
+) -> None:
+    import contextlib
+
+    put: dict[str, bytes] = {}
+
+    class Batch:
+        def put_file(self, local: str, remote: str) -> None:
+            put[remote] = Path(local).read_bytes()
+
+    class Volume:
+        @contextlib.contextmanager
+        def batch_upload(self, force: bool = False) -> Any:
+            assert force  # a re-provision replaces the file
+            yield Batch()
+
+    wb = tmp_path / "wb_cp.safetensors"
+    wb.write_bytes(b"wb weights")
+    sources = generation.parse_loras(f"{wb},removal=acme/loras:removal.safetensors")
+    uploaded = generation.upload_local_loras(sources, Volume())
+    assert uploaded == {"white-balance": "/qwen/loras/white-balance.safetensors"}
+    assert put["/qwen/loras/white-balance.safetensors"] == b"wb weights"
+    assert put["/qwen/loras/white-balance.safetensors.source"].startswith(b"uploaded wb_cp.safetensors")
+    assert len(put) == 2  # the Hub source is left to download_weights
+    with pytest.raises(FileNotFoundError, match="no such LoRA file"):
+        generation.upload_local_loras({"removal": str(tmp_path / "missing.safetensors")}, Volume())
