@@ -135,7 +135,8 @@ def test_deleting_a_finished_job_removes_its_result_and_files(jobs: ServerThread
     task_id = submit(jobs.url, headers={**A, "Idempotency-Key": "k-1"})
     wait_status_owned(jobs.url, task_id, "done")
     assert httpx.get(f"{jobs.url}/api/generate/result-image/{task_id}", headers=A).status_code == 200
-    assert _job_files(tmp_path / "data", task_id), "the result should be on disk before the delete"
+    asset_id = httpx.get(f"{jobs.url}/api/generate/result/{task_id}", headers=A).json()["image_asset"]
+    assert asset_id and _job_files(tmp_path / "data", asset_id), "the result should be on disk before the delete"
 
     response = httpx.delete(f"{jobs.url}/api/generate/{task_id}", headers=A)
     assert response.status_code == 204 and response.content == b""
@@ -143,6 +144,8 @@ def test_deleting_a_finished_job_removes_its_result_and_files(jobs: ServerThread
     for route in ("status", "result", "result-image", "stream"):
         assert httpx.get(f"{jobs.url}/api/generate/{route}/{task_id}", headers=A).status_code == 404, route
     assert _job_files(tmp_path / "data", task_id) == []
+    assert _job_files(tmp_path / "data", asset_id) == [], "the result's bytes are gone too"
+    assert httpx.get(f"{jobs.url}/api/assets/{asset_id}", headers=A).status_code == 404
     assert _page(jobs.url, A)["jobs"] == []
     assert httpx.delete(f"{jobs.url}/api/generate/{task_id}", headers=A).status_code == 404
     # The idempotency key went with the job: the same key now makes a new job.

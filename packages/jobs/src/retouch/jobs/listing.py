@@ -93,12 +93,11 @@ async def delete_job(service: JobService, owner: str, task_id: str) -> None:
     await service.store.delete(task_id)
     await service.blobs.delete_prefix(task_id)
     result = job.result
-    assets = getattr(service, "assets", None)
-    if result is not None and result.blob.startswith("assets/") and assets is not None:
+    if result is not None and result.blob.startswith("assets/"):
         # A result kept as an asset of the owner: the owner lets go of it (its bytes go once no
         # other holder keeps them; the same picture may be another owner's too).
         with contextlib.suppress(ProblemError):
-            await assets.delete(owner, result.blob.split("/")[1])
+            await service.assets.delete(owner, result.blob.split("/")[1])
     elif result is not None and not result.blob.startswith(f"{task_id}/"):
         # A result the worker stored itself lives outside the job's prefix.
         await service.blobs.delete(result.blob)
