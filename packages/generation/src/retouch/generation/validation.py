@@ -22,6 +22,7 @@ from retouch.generation.settings import GenerationSettings
 from retouch.runtime.images import ImageLimits, open_image, open_mask
 from retouch.runtime.problems import field_error
 from retouch.runtime.references import reference_mask as interpret_reference
+from retouch.runtime.seed_fields import with_mask_image
 from retouch.runtime.validation import generation_request_errors, raise_field_errors
 from retouch.sdk.models.generation import RunRequest, TaskType
 
@@ -83,6 +84,7 @@ def _mask_source(request: RunRequest) -> tuple[bytes | None, str, Sequence[bytes
 def validate(request: RunRequest, *, run_id: str, settings: GenerationSettings) -> EditJob:
     """Decode and check ``request``; raise a 4xx problem for the first thing that is wrong (every
     broken cross-field rule at once: the jobs service's submit-time rules, the same function)."""
+    request = with_mask_image(request)
     raise_field_errors(generation_request_errors(request, settings.engines))
     engine = request.engine or settings.default_engine(request.task_type)
     if engine not in settings.engines:

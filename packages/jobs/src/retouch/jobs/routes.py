@@ -24,6 +24,7 @@ from retouch.runtime.concurrency import run_sync
 from retouch.runtime.http import StructResponse, decode_struct
 from retouch.runtime.images import CONTENT_TYPES, encode_image, open_image
 from retouch.runtime.problems import ProblemError, field_error
+from retouch.runtime.seed_fields import with_mask_image
 from retouch.sdk.models.generation import GenerationRequest
 from retouch.sdk.models.jobs import IDEMPOTENCY_HEADER, OWNER_HEADER, JobSubmitted
 
@@ -69,7 +70,7 @@ def routes(service: JobService) -> list[Route]:
         owner = owner_of(request)
         key = idempotency_key_of(request)
         body = await request.body()
-        generation = decode_struct(body, GenerationRequest)
+        generation = with_mask_image(decode_struct(body, GenerationRequest))
         return await service.submit(owner, generation, fingerprint=body_hash(body), idempotency_key=key)
 
     def accepted(job: Job, created: bool) -> Response:

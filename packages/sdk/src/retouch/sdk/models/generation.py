@@ -41,6 +41,10 @@ MAX_WEBHOOK_URL_CHARS = 2048
 WebhookEvent = Literal["start"]
 
 
+#: The longest ``mask_image`` string accepted (the body limit applies first; this bounds the field).
+MAX_MASK_IMAGE_CHARS = 512 * 1024 * 1024
+
+
 class GenerationRequest(msgspec.Struct, kw_only=True):
     """One edit of ``input_image``. Unknown fields are ignored; every accepted field is honoured
     or rejected, never silently ignored."""
@@ -77,6 +81,9 @@ class GenerationRequest(msgspec.Struct, kw_only=True):
     enable_mae_refinement: bool | None = None
     #: Ask for the result's ``debug_info`` (timings and notes of the run).
     enable_debug: bool = False
+    #: The seed client's copy of the mask (base64 or a ``data:`` URL; ``""``: none): the mask when
+    #: neither ``mask`` nor ``conditional_images`` is given, else it must be the same picture.
+    mask_image: Annotated[str, msgspec.Meta(max_length=MAX_MASK_IMAGE_CHARS)] | None = None
 
 
 class RunRequest(GenerationRequest, kw_only=True):
