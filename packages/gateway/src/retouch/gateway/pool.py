@@ -120,6 +120,11 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if not self.complete and exc is None and self.head_done and self._delimited_by_close():
+            # RFC 9112 6.3: without Content-Length or chunked coding the body ends when the
+            # connection does; the parser cannot know, the closed connection tells.
+            self.complete = True
+            self._wake()
         if not self.complete:
             self._fail(UpstreamClosed(f"the service closed the connection{f': {exc}' if exc else ''}"))
         if self._drain is not None and not self._drain.done():
@@ -132,6 +137,14 @@ class _Connection(asyncio.Protocol):
         self._write_paused = False
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
+
+    def _delimited_by_close(self) -> bool:
+        if self.status < 200 or self.status in (204, 304):
+            return False
+        for name, value in self.headers:
+            if name == b"content-length" or (name == b"transfer-encoding" and b"chunked" in value.lower()):
+                return False
+        return True
 
     # -- httptools callbacks -------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
