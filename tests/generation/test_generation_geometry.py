@@ -104,3 +104,21 @@ def test_compositing_over_the_region_keeps_far_pixels_and_takes_the_shadow() -> 
     keep = protected(region, 8)
     assert (result[keep] == 180).all()
     assert (result[110, 100] == 60).all()  # under the object: the model's shadow
+
+
+def test_a_colour_edit_keeps_the_full_resolution_detail() -> None:
+    from retouch.generation.letterbox import paste_back_colour
+
+    rng = np.random.default_rng(3)
+    detail = rng.integers(60, 180, (400, 600, 3)).astype(np.uint8)  # pixel-level texture
+    original = Image.fromarray(detail)
+    plan = plan_crop(original.size, None, 64 * 64)
+    assert plan.scale < 0.2
+    gains = np.array([1.2, 1.0, 0.8], dtype=np.float32)
+    small = np.asarray(plan.to_frame(original), dtype=np.float32)
+    output = Image.fromarray(np.clip(np.rint((small + 1) * gains - 1), 0, 255).astype(np.uint8))
+    result = np.asarray(paste_back_colour(original, output, plan), dtype=np.float32)
+    expected = np.clip((detail.astype(np.float32) + 1) * gains - 1, 0, 255)
+    assert np.abs(result - expected).mean() < 2.0  # the texture survives, with the model's colour
+    upscaled = np.asarray(paste_back(original, output, plan), dtype=np.float32)
+    assert np.abs(upscaled - expected).mean() > 10 * np.abs(result - expected).mean()

@@ -435,3 +435,18 @@ def test_the_pipeline_class_and_its_processors_import_without_ultralytics() -> N
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok QwenImageEditPlusPipeline"
+
+
+def test_white_balance_of_a_picture_larger_than_the_frame_keeps_its_detail(runner: Runner) -> None:
+    rng = np.random.default_rng(5)
+    detail = rng.integers(40, 200, (96, 160, 3)).astype(np.uint8)
+    picture = Image.fromarray(detail)
+    result = decode(runner.run(_request("white-balance", mask=None, seed=1, input_image=png(picture))).image)
+    assert result.size == picture.size
+
+    def roughness(pixels: np.ndarray) -> float:
+        grey = pixels.astype(np.float32).mean(axis=2)
+        return float(np.abs(np.diff(grey, axis=1)).mean())
+
+    # The model's frame is 64x64-ish: an upscaled output would have lost the pixel-level texture.
+    assert roughness(np.asarray(result)) > 0.5 * roughness(detail)

@@ -29,6 +29,7 @@ __all__ = [
     "letterbox",
     "model_frame",
     "paste_back",
+    "paste_back_colour",
     "place",
     "plan_crop",
     "unletterbox",
@@ -226,4 +227,28 @@ def paste_back(original: Image.Image, output: Image.Image, plan: CropPlan) -> Im
         output = output.resize(plan.box_size, Image.Resampling.LANCZOS)
     result = original.copy()
     result.paste(output.convert(original.mode), plan.box[:2])
+    return result
+
+
+def paste_back_colour(
+    original: Image.Image, output: Image.Image, plan: CropPlan, *, smooth_px: float = 1.5
+) -> Image.Image:
+    """For a colour edit (white balance): the change the model made, as a smooth per-pixel, per-channel
+    gain measured at the frame's size, applied to ``original``'s own full-resolution pixels in the
+    plan's box, so a picture larger than the frame keeps all of its detail. ``smooth_px`` (frame
+    pixels) blurs the gain against the model's noise."""
+    import cv2
+    import numpy as np
+
+    reference = np.asarray(plan.to_frame(original.convert("RGB")), dtype=np.float32)
+    edited = np.asarray(output.convert("RGB").resize(plan.frame, Image.Resampling.LANCZOS), dtype=np.float32)
+    gain = (edited + 1.0) / (reference + 1.0)
+    if smooth_px > 0:
+        gain = cv2.GaussianBlur(gain, (0, 0), smooth_px)
+    crop = np.asarray(original.convert("RGB").crop(plan.box), dtype=np.float32)
+    if gain.shape[:2] != crop.shape[:2]:
+        gain = cv2.resize(gain, plan.box_size, interpolation=cv2.INTER_LINEAR)
+    pixels = np.clip(np.rint((crop + 1.0) * gain - 1.0), 0, 255).astype(np.uint8)
+    result = original.convert("RGB").copy()
+    result.paste(Image.fromarray(pixels, "RGB"), plan.box[:2])
     return result

@@ -49,7 +49,7 @@ from retouch.generation.engines import (
     RunCancelled,
     check_cancelled,
 )
-from retouch.generation.letterbox import CropPlan, paste_back, plan_crop
+from retouch.generation.letterbox import CropPlan, paste_back, paste_back_colour, plan_crop
 from retouch.generation.settings import ENGINE_NAMES, TASKS, GenerationSettings
 from retouch.generation.validation import EditJob
 from retouch.runtime.problems import ProblemError, field_error
@@ -567,7 +567,12 @@ class QwenEngine:
                 max_sequence_length=self.settings.qwen_max_sequence_length,
                 output_type="pil",
             )
-        image = paste_back(job.image, output.images[0].convert("RGB"), plan)
+        edited = output.images[0].convert("RGB")
+        if job.task == "white-balance" and plan.scale < 1:
+            # A colour edit: carry the model's change over to the full-resolution pixels.
+            image = paste_back_colour(job.image, edited, plan)
+        else:
+            image = paste_back(job.image, edited, plan)
         return EditResult(image=image, seed=seed, notes=notes, composite_mask=self._region(job, plan, profiled))
 
     def _region(self, job: EditJob, plan: CropPlan, profiled: Profiled) -> Image.Image | None:
