@@ -192,8 +192,11 @@ async def test_a_chunked_answer_cut_short_is_an_error(serve) -> None:  # type: i
     pool.close()
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
-async def test_tls(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
@@ -201,6 +204,11 @@ async def test_tls(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-de
         check=True,
         capture_output=True,
     )  # fmt: skip
+    return cert, key
+
+
+async def test_tls(serve, certificate: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]
+    cert, key = certificate
     server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_side.load_cert_chain(cert, key)
     server, url = await serve(_always(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret"), tls=server_side)
