@@ -283,3 +283,51 @@ def test_deleting_a_job_drops_its_deliveries(jobs_server: JobsFactory, receiver:
 def test_bad_webhook_settings_fail_at_start_naming_the_variable(overrides: dict[str, Any], variable: str) -> None:
     with pytest.raises(SettingsError, match=variable):
         JobsSettings(**overrides)
+
+
+def test_a_delivery_held_at_a_crash_is_settled_by_what_the_store_holds(
+    jobs_server: JobsFactory, receiver: tuple[Receiver, str], tmp_path: Path
+) -> None:
+    """A crash between writing a held delivery and storing its job's end: at the next start the
+    delivery goes if the store holds the job as finished, and is dropped if the job runs again
+    (its new end is announced once, with what the store then holds)."""
+    import asyncio
+
+    from retouch.jobs.state import Job
+    from retouch.jobs.store_sqlite import SqliteJobStore
+    from retouch.jobs.webhooks import SqliteWebhookOutbox, WebhookSender
+
+    state, hook = receiver
+    db = tmp_path / "data" / "jobs" / "jobs.sqlite3"
+    now = time.time()
+    ended = Job(task_id="e" * 32, owner="anonymous", backend="default", seq=1, created_at=now, webhook=hook)
+    ended.status, ended.started_at, ended.finished_at, ended.progress = "done", now, now, 1.0
+    cut = Job(task_id="c" * 32, owner="anonymous", backend="default", seq=2, created_at=now, webhook=hook)
+    cut.status, cut.started_at, cut.attempt, cut.run_id = "processing", now, 1, "c" * 32 + ".1"
+
+    async def crash_leftovers() -> None:
+        store, outbox = SqliteJobStore(db), SqliteWebhookOutbox(db)
+        await store.open()
+        await outbox.open()
+        sender = WebhookSender(JobsSettings(**FAST), outbox)
+        for job in (ended, cut):
+            await store.create(job)
+            finished_view = job.status_view()
+            finished_view.status = "done"
+            assert await sender.hold(job, finished_view)
+        await outbox.close()
+        await store.close()
+
+    asyncio.run(crash_leftovers())
+    jobs = jobs_server(**FAST)
+    [delivered] = _deliveries_settled(jobs.url, ended.task_id, 1)
+    assert delivered["state"] == "delivered" and delivered["type"] == "done"
+    # The cut job runs again (its request is gone, so it ends in error): one delivery, of that end.
+    [again] = _deliveries_settled(jobs.url, cut.task_id, 1)
+    assert again["type"] == "error" and again["state"] == "delivered"
+    time.sleep(0.3)
+    bodies = {
+        verify(got.body, got.headers, SECRET).task_id: verify(got.body, got.headers, SECRET) for got in state.all()
+    }
+    assert len(state.all()) == 2
+    assert bodies[ended.task_id].status == "done" and bodies[cut.task_id].status == "error"

@@ -134,6 +134,7 @@ class JobService:
         await self.store.open()
         if self.webhooks is not None:
             await self.webhooks.open()
+            await self.webhooks.settle_held(self.store.get)
         await self.recover()
         if self.webhooks is not None:
             self.spawn(self.webhooks.run())
@@ -609,11 +610,12 @@ class JobService:
         # Stored before it is announced: a listener that sees the end can fetch the result. The
         # live record keeps answering reads until the stored one says the same.
         self.queue.remove(job.task_id)
+        # The webhook delivery is written held before the record and released after it: a crash
+        # in between neither loses it nor announces an end the store does not hold.
+        held = await self.webhooks.hold(job, job.status_view()) if self.webhooks is not None else None
         await self._save(entry)
-        if self.webhooks is not None:
-            # Written to the outbox after the job (a crash in between loses this one delivery, never
-            # announces an end the store does not hold); sent in the background.
-            await self.webhooks.job_changed(job, job.status_view())
+        if held is not None and self.webhooks is not None:
+            await self.webhooks.release(held)
         self._active.pop(job.task_id, None)
         self._publish(entry, type_, job.event_id)
         entry.done.set()

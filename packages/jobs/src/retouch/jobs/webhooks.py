@@ -2,6 +2,9 @@
 (and at the start, when asked with ``webhook_events: ["start"]``).
 
 Off the job's path: a change only writes a row to the outbox (a SQLite table next to the jobs);
+a terminal one is written ``held`` before the job's record and released after it, so a crash in
+between is settled at the next start by what the store holds (released if the job is finished
+there, dropped if it is to run again);
 :class:`WebhookSender` delivers rows in the background, signed with the ``standardwebhooks``
 library (Standard Webhooks: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``) with
 the secret of the job's owner, and retries a failed attempt with exponential backoff and jitter.
@@ -24,7 +27,7 @@ import random
 import socket
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,7 +90,8 @@ class Delivery(msgspec.Struct, kw_only=True):
         return WebhookDelivery(
             id=self.id,
             type=self.type,
-            state=self.state,  # type: ignore[arg-type]
+            # A held row is one write away from pending: to a reader it is pending.
+            state="pending" if self.state == "held" else self.state,  # type: ignore[arg-type]
             attempts=self.attempts,
             last_status_code=self.last_status_code,
             last_error=self.last_error,
@@ -126,6 +130,15 @@ class WebhookOutbox(Protocol):
 
     async def forget(self, task_id: str) -> None:
         """Delete the deliveries of ``task_id`` (a deleted or expired job)."""
+
+    async def held(self) -> list[Delivery]:
+        """Rows written ``held`` and never released (their job's record may not have been stored)."""
+
+    async def release(self, delivery_id: str, body: bytes | None = None) -> None:
+        """Make a held row ``pending`` (with ``body`` instead of its own, when given)."""
+
+    async def drop(self, delivery_id: str) -> None:
+        """Delete one row."""
 
 
 _SCHEMA = """
@@ -234,6 +247,33 @@ class SqliteWebhookOutbox:
     def _forget(self, task_id: str) -> None:
         self._db.execute("DELETE FROM webhook_deliveries WHERE task_id = ?", (task_id,))
 
+    async def held(self) -> list[Delivery]:
+        """Rows still ``held``."""
+        return await self._call(self._select, "state = 'held'", (), 10_000)
+
+    async def release(self, delivery_id: str, body: bytes | None = None) -> None:
+        """``held`` -> ``pending``."""
+        await self._call(self._release, delivery_id, body)
+
+    def _release(self, delivery_id: str, body: bytes | None) -> None:
+        row = self._db.execute("SELECT data FROM webhook_deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        if row is None:
+            return
+        delivery = codec.decode(row[0], Delivery)
+        if delivery.state != "held":
+            return
+        delivery.state = "pending"
+        if body is not None:
+            delivery.body = body
+        self._update(delivery.state, delivery.next_attempt_at, codec.encode(delivery), delivery.id)
+
+    async def drop(self, delivery_id: str) -> None:
+        """Delete the row ``delivery_id``."""
+        await self._call(self._drop, delivery_id)
+
+    def _drop(self, delivery_id: str) -> None:
+        self._db.execute("DELETE FROM webhook_deliveries WHERE id = ?", (delivery_id,))
+
 
 # -- submit-time checks ----------------------------------------------------------------------------
 def secret_for(settings: JobsSettings, owner: str) -> str | None:
@@ -334,18 +374,49 @@ class WebhookSender:
 
     async def job_changed(self, job: Job, status: JobStatus) -> None:
         """Record the delivery ``job``'s change calls for, if any (``status`` is the body)."""
+        delivery = self._delivery(job, status)
+        if delivery is not None and await self.outbox.add(delivery):
+            self._wake.set()
+
+    async def hold(self, job: Job, status: JobStatus) -> str | None:
+        """Write the delivery of ``job``'s terminal change ``held`` (before the job is stored); its
+        id, to :meth:`release` once the job's record is stored (``None``: no delivery)."""
+        delivery = self._delivery(job, status)
+        if delivery is None:
+            return None
+        delivery.state = "held"
+        return delivery.id if await self.outbox.add(delivery) else None
+
+    async def release(self, delivery_id: str) -> None:
+        """The job's record is stored: the held delivery may go."""
+        await self.outbox.release(delivery_id)
+        self._wake.set()
+
+    async def settle_held(self, stored: Callable[[str], Awaitable[Job | None]]) -> None:
+        """At start-up, before the jobs are recovered: release each held delivery whose job the
+        store holds as finished (its body from that record), drop the others (their job had not
+        ended in the store; it ends again, and is announced then)."""
+        for delivery in await self.outbox.held():
+            job = await stored(delivery.task_id)
+            if job is not None and job.terminal:
+                await self.outbox.release(delivery.id, codec.encode(job.status_view()))
+                log.info("webhook %s: released after a restart", delivery.id)
+            else:
+                await self.outbox.drop(delivery.id)
+
+    def _delivery(self, job: Job, status: JobStatus) -> Delivery | None:
         if job.webhook is None:
-            return
+            return None
         if status.status == "processing":
             if "start" not in job.webhook_events:
-                return
+                return None
             type_: WebhookDeliveryType = "start"
         elif status.status in ("done", "error", "cancelled"):
             type_ = status.status
         else:
-            return
+            return None
         now = time.time()
-        delivery = Delivery(
+        return Delivery(
             id=delivery_id(job, type_),
             task_id=job.task_id,
             owner=job.owner,
@@ -355,8 +426,6 @@ class WebhookSender:
             next_attempt_at=now,
             created_at=now,
         )
-        if await self.outbox.add(delivery):
-            self._wake.set()
 
     async def views(self, task_id: str) -> list[WebhookDelivery]:
         """The public state of ``task_id``'s deliveries."""
