@@ -331,3 +331,23 @@ def test_a_delivery_held_at_a_crash_is_settled_by_what_the_store_holds(
     }
     assert len(state.all()) == 2
     assert bodies[ended.task_id].status == "done" and bodies[cut.task_id].status == "error"
+
+
+def test_an_expired_job_takes_its_deliveries_with_it(
+    jobs_server: JobsFactory, receiver: tuple[Receiver, str], tmp_path: Path
+) -> None:
+    import sqlite3
+
+    _, hook = receiver
+    jobs = jobs_server(**FAST, ttl_seconds=3.0, expiry_interval_seconds=0.1)
+    task_id = _submit(jobs.url, hook)
+    _deliveries_settled(jobs.url, task_id, 1)
+
+    def rows() -> int:
+        with sqlite3.connect(tmp_path / "data" / "jobs" / "jobs.sqlite3") as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM webhook_deliveries WHERE task_id = ?", (task_id,)).fetchone()
+        return int(count)
+
+    assert rows() == 1
+    wait_until(lambda: httpx.get(f"{jobs.url}/api/generate/status/{task_id}").status_code == 404, 30, "expiry")
+    wait_until(lambda: rows() == 0, 10, "its deliveries to go")

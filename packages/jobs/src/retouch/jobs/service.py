@@ -656,6 +656,8 @@ class JobService:
             if job.result is not None and not job.result.blob.startswith((f"{job.task_id}/", "assets/")):
                 await self.blobs.delete(job.result.blob)
             self.broker.forget(job.task_id)
+            if self.webhooks is not None and job.webhook is not None:
+                await self.webhooks.outbox.forget(job.task_id)
         if expired:
             log.info("expired %d finished jobs", len(expired))
         # A result asset expires on its own clock (its holder may use it in a later job).
