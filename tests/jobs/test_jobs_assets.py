@@ -228,3 +228,16 @@ def test_the_sdk_edit_uploads_a_big_picture_once(jobs: ServerThread, tmp_path: P
         client.edit(path, task_type="removal", mask=mask, prompt="steps=1")
         client.edit(path, task_type="removal", mask=mask, prompt="steps=1")
     assert seen.count("POST /api/assets") == 1, seen
+
+
+def test_a_result_without_its_image_names_its_asset(jobs: ServerThread) -> None:
+    fields = body()
+    answer = httpx.post(f"{jobs.url}/api/generate/async", json=fields)
+    task_id = answer.json()["task_id"]
+    wait_until(lambda: status_of(jobs.url, task_id)["status"] == "done", what="the job")
+    lean = httpx.get(f"{jobs.url}/api/generate/result/{task_id}", params={"include_image": "false"}).json()
+    assert lean["image"] == "" and lean["image_asset"]
+    full = httpx.get(f"{jobs.url}/api/generate/result/{task_id}").json()
+    assert full["image"] and full["image_asset"] == lean["image_asset"]
+    bad = httpx.get(f"{jobs.url}/api/generate/result/{task_id}", params={"include_image": "maybe"})
+    assert bad.status_code == 422

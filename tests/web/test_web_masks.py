@@ -43,10 +43,12 @@ def test_two_smart_clicks_cover_the_object_then_undo_and_redo(web_stack: Any, op
     editor.shot("smart-mask")
     assert second["coverage"] > 0.85, second
     assert second["spill"] < 0.05, second
-    # The picture travels once; the second click refers to it by id, with both points.
+    # The picture travels once, as an asset; every click refers to it by its id (the asset id is
+    # smart-mask's image_id), the second with both points.
     assert len(sent) == 2
-    assert sent[0]["image"] and "image_id" not in sent[0]
-    assert sent[1]["image_id"] and "image" not in sent[1]
+    asset_id = editor.page.evaluate("() => window.retouch.session.steps[0].assetId")
+    assert asset_id and sent[0]["image_id"] == asset_id and "image" not in sent[0]
+    assert sent[1]["image_id"] == asset_id and "image" not in sent[1]
     assert sent[1]["points"] == [
         [round(scene.cx - scene.rx * 0.4), round(scene.cy)],
         [round(scene.cx + scene.rx * 0.4), round(scene.cy - scene.ry * 0.3)],

@@ -1,6 +1,8 @@
 // The gateway client: every request of the editor goes through here, so the API key, timeouts
 // and the translation of problem documents into sentences a person can read live in one place.
 
+import { t } from "./i18n.js";
+
 const KEY_STORAGE = "retouch.apiKey";
 const BASE_STORAGE = "retouch.apiBase";
 
@@ -36,20 +38,7 @@ function writeStorage(key, value) {
   }
 }
 
-const STATUS_HINTS = {
-  400: "The request was not understood",
-  401: "The server needs a valid API key",
-  403: "This API key may not do that",
-  404: "Not found",
-  409: "That is not possible in the current state",
-  413: "The image or request is too large",
-  422: "Some input was not accepted",
-  429: "Too many requests; wait a moment and try again",
-  500: "The server failed",
-  502: "A backend service did not answer properly",
-  503: "A backend service is unavailable",
-  504: "A backend service took too long to answer",
-};
+const STATUS_HINTS = new Set([400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 502, 503, 504]);
 
 /** Turn a problem document (or any error body) into one readable sentence. */
 export function describeProblem(status, problem) {
@@ -66,7 +55,7 @@ export function describeProblem(status, problem) {
   } else if (typeof problem === "string" && problem.trim() && !problem.trim().startsWith("<")) {
     text = problem.trim().slice(0, 300);
   }
-  const hint = STATUS_HINTS[status] || `The server answered ${status}`;
+  const hint = STATUS_HINTS.has(status) ? t(`http.${status}`) : t("http.other", { status });
   if (!text) return `${hint}.`;
   const sentence = text.charAt(0).toUpperCase() + text.slice(1);
   return `${hint}: ${sentence}${/[.!?]$/.test(sentence) ? "" : "."}`;
@@ -128,9 +117,9 @@ export class ApiClient {
     try {
       response = await fetch(this.url(path), init);
     } catch (err) {
-      if (timedOut) throw new ApiError("The server did not answer in time.", { kind: "timeout" });
-      if (signal && signal.aborted) throw new ApiError("Stopped.", { kind: "aborted" });
-      throw new ApiError("Could not reach the server. Check that it is running and try again.", { kind: "network" });
+      if (timedOut) throw new ApiError(t("error.timeout"), { kind: "timeout" });
+      if (signal && signal.aborted) throw new ApiError(t("error.stopped"), { kind: "aborted" });
+      throw new ApiError(t("error.network"), { kind: "network" });
     } finally {
       if (timer) clearTimeout(timer);
       if (signal) signal.removeEventListener("abort", onAbort);
@@ -150,7 +139,7 @@ export class ApiClient {
     try {
       return await response.json();
     } catch {
-      throw new ApiError("The server sent an answer that is not valid JSON.", { status: response.status });
+      throw new ApiError(t("error.badJson"), { status: response.status });
     }
   }
 

@@ -1,6 +1,8 @@
 // Before/after comparison on the stage: the two pictures at full resolution in one layer, the
 // "after" one clipped at the split, which follows a drag on the stage or the range input.
 
+import { t } from "./i18n.js";
+
 export class Compare {
   /**
    * @param {object} els
@@ -39,7 +41,7 @@ export class Compare {
     const percent = Math.round(this.split * 1000) / 10;
     this.after.style.clipPath = `inset(0 0 0 ${percent}%)`;
     this.slider.value = String(Math.round(this.split * 100));
-    this.slider.setAttribute("aria-valuetext", `${Math.round(this.split * 100)} % before, ${Math.round((1 - this.split) * 100)} % after`);
+    this.slider.setAttribute("aria-valuetext", t("compare.valuetext", { before: Math.round(this.split * 100), after: Math.round((1 - this.split) * 100) }));
     this.stage.redraw();
   }
 
@@ -90,8 +92,8 @@ export class Compare {
     ctx.fill();
     ctx.font = "600 12px system-ui, sans-serif";
     ctx.textBaseline = "top";
-    label(ctx, "Before", top.x - 8, Math.max(8, top.y + 8), "right");
-    label(ctx, "After", top.x + 8, Math.max(8, top.y + 8), "left");
+    label(ctx, t("compare.before"), top.x - 8, Math.max(8, top.y + 8), "right");
+    label(ctx, t("compare.after"), top.x + 8, Math.max(8, top.y + 8), "left");
     ctx.restore();
   }
 }

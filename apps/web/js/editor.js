@@ -3,6 +3,8 @@
 // session collects clicks on one object; its answer is added to the mask as it was before the
 // session began, so several objects can be selected one after the other.
 
+import { t } from "./i18n.js";
+import { canvasToBase64, makeCanvas } from "./imageio.js";
 import { MaskHistory, MaskLayer, unionValues } from "./mask.js";
 import { SmartImage, SmartMasker } from "./smartmask.js";
 
@@ -50,13 +52,21 @@ export class Editor {
     return this.imageCanvas.height;
   }
 
-  /** Show a new picture to edit: the mask, its history and any smart session start over. */
-  loadImage(canvas) {
+  /**
+   * Show a new picture to edit: the mask, its history and any smart session start over.
+   * @param {HTMLCanvasElement} canvas the picture at display size
+   * @param {{asset?: object | null, original?: {width: number, height: number}}} opts its asset
+   *   (see SmartImage) and the size of the original it is a copy of
+   */
+  loadImage(canvas, { asset = null, original = null } = {}) {
+    this.original = original || { width: canvas.width, height: canvas.height };
+    const scale = this.original.width / canvas.width;
     this.imageCanvas.width = canvas.width;
     this.imageCanvas.height = canvas.height;
     this.imageCanvas.getContext("2d").drawImage(canvas, 0, 0);
     this.mask.resize(canvas.width, canvas.height);
-    this.image = new SmartImage(this.imageCanvas);
+    this.scale = scale;
+    this.image = new SmartImage(this.imageCanvas, asset, scale);
     this.smart.setImage(this.image);
     this.session = null;
     this.keyCursor = null;
@@ -64,6 +74,40 @@ export class Editor {
     this.history.reset(this.mask.values());
     this.stage.viewport.setContent(canvas.width, canvas.height);
     this.changed();
+  }
+
+  /**
+   * The picture changes (a result, an undone edit) but the mask and its history stay: the next
+   * Run can apply the same mask again, or the user refines it.
+   */
+  replaceImage(canvas, { asset = null } = {}) {
+    if (!this.image || canvas.width !== this.width || canvas.height !== this.height) {
+      this.loadImage(canvas, { asset, original: this.original });
+      return;
+    }
+    const ctx = this.imageCanvas.getContext("2d");
+    ctx.clearRect(0, 0, this.width, this.height);
+    ctx.drawImage(canvas, 0, 0);
+    this.endSession();
+    this.image = new SmartImage(this.imageCanvas, asset, this.scale || 1);
+    this.smart.setImage(this.image);
+    this.changed();
+  }
+
+  /** The mask as the API wants it, at the original picture's size: a black-and-white PNG, base64. */
+  async maskForOriginal() {
+    const scale = this.scale || 1;
+    if (scale === 1) return this.mask.toBase64();
+    const grey = this.mask.toGreyCanvas();
+    const full = makeCanvas(this.original.width, this.original.height);
+    const ctx = full.getContext("2d");
+    // Smooth edges when enlarged; the service reads > 127 as "edit here".
+    ctx.imageSmoothingEnabled = true;
+    ctx.imageSmoothingQuality = "high";
+    ctx.drawImage(grey, 0, 0, full.width, full.height);
+    const b64 = await canvasToBase64(full);
+    full.width = full.height = 0;
+    return b64;
   }
 
   changed() {
@@ -122,7 +166,7 @@ export class Editor {
     this.endSession();
     this.mask.clear();
     this.history.push(this.mask.values(), "clear");
-    this.ui.announce("Mask cleared.");
+    this.ui.announce(t("mask.cleared"));
   }
 
   commit(label) {
@@ -134,7 +178,7 @@ export class Editor {
     if (!state) return false;
     this.endSession();
     this.mask.setValues(state.values);
-    this.ui.announce(`Undid ${state.label}.`);
+    this.ui.announce(t("undid", { label: state.label }));
     return true;
   }
 
@@ -143,7 +187,7 @@ export class Editor {
     if (!state) return false;
     this.endSession();
     this.mask.setValues(state.values);
-    this.ui.announce(`Redid ${state.label}.`);
+    this.ui.announce(t("redid", { label: state.label }));
     return true;
   }
 
@@ -168,15 +212,15 @@ export class Editor {
     }
     if (session.bbox) prompts.bbox = session.bbox.map((v) => Math.round(v));
     if (!session.labels.includes(1) && !session.bbox) {
-      this.ui.announce("Exclude points refine a selection: click the object first.");
+      this.ui.announce(t("smart.excludeFirst"));
     }
     try {
       const result = await this.smart.segment(prompts);
       if (!result || this.session !== session) return;
       this.mask.setValues(unionValues(session.base, result.values));
       this.commit("smart mask");
-      const score = typeof result.score === "number" ? ` (score ${result.score.toFixed(2)})` : "";
-      this.ui.announce(`Smart mask updated with ${session.points.length} point(s)${score}.`);
+      const score = typeof result.score === "number" ? t("smart.score", { score: result.score.toFixed(2) }) : "";
+      this.ui.announce(t("smart.updated", { count: session.points.length, score }));
     } catch (err) {
       if (this.session === session) {
         // Keep the prompts consistent with the mask that is shown: drop the one that failed.
@@ -184,7 +228,7 @@ export class Editor {
         if (!session.points.length && !session.bbox) this.session = null;
         this.changed();
       }
-      this.ui.error(err, "Smart mask failed");
+      this.ui.error(err, t("smart.failed"));
     }
   }
 
@@ -240,6 +284,18 @@ export class Editor {
     }
   }
 
+  /** A pinch began: take back the stroke or box the first finger started. */
+  cancelGesture() {
+    const g = this.gesture;
+    this.gesture = null;
+    if (g && g.kind === "stroke") {
+      const state = this.history.current();
+      if (state) this.mask.setValues(state);
+      else this.mask.clear();
+    }
+    this.changed();
+  }
+
   pointerMove(event, point) {
     const g = this.gesture;
     if (!g) return;
@@ -268,7 +324,7 @@ export class Editor {
       } else if (this.stage.viewport.contains(point)) {
         this.addSmartPoint(point, g.exclude ? 0 : 1);
       } else {
-        this.ui.announce("That click is outside the picture.");
+        this.ui.announce(t("smart.outside"));
       }
     }
   }

@@ -29,6 +29,9 @@ export function errorText(error) {
   return JSON.stringify(error);
 }
 
+/** The fields of a job's status the contract has (API.md); nothing else is read. */
+const STATUS_FIELDS = ["status", "stage", "progress", "current_step", "total_steps", "queue_position", "error", "loading_message"];
+
 /**
  * Fold one stream event into the job's state. Events carry the job's fields (status, stage,
  * progress, steps, queue position); terminal ones may be named by the event type only.
@@ -38,17 +41,16 @@ export function foldEvent(state, event) {
   try {
     data = event.data ? JSON.parse(event.data) : {};
   } catch {
-    data = { message: event.data };
+    data = {};
   }
-  if (data === null || typeof data !== "object") data = { message: String(data) };
+  if (data === null || typeof data !== "object") data = {};
   const name = event.event && event.event !== "message" ? event.event : data.type || data.event || "";
   const next = { ...state };
-  for (const key of ["status", "stage", "progress", "current_step", "total_steps", "queue_position", "error", "eta_seconds", "message"]) {
+  for (const key of STATUS_FIELDS) {
     if (data[key] !== undefined) next[key] = data[key];
   }
   if (!data.status && TERMINAL.has(name)) next.status = name;
   if (!next.status && (name === "progress" || name === "stage")) next.status = "processing";
-  if (data.problem && !next.error) next.error = data.problem;
   return next;
 }
 
@@ -115,7 +117,8 @@ export class JobRunner {
       if (state.status === "done") {
         // "Done" is shown by the caller once the picture is on screen, not when the event came.
         this.emit({ ...state, status: "processing", stage: "fetching_result" });
-        result = await this.api.json(`/api/generate/result/${encodeURIComponent(this.taskId)}`, { timeout: 120000 });
+        // Without the base64: the picture is fetched full size as its asset (image_asset).
+        result = await this.api.json(`/api/generate/result/${encodeURIComponent(this.taskId)}?include_image=false`, { timeout: 120000 });
       } else {
         this.emit(state);
       }
@@ -170,7 +173,8 @@ export class JobRunner {
       if (failures > 1) {
         try {
           const status = await this.api.json(`/api/generate/status/${id}`, { timeout: 10000, signal });
-          state = { ...state, ...status, reconnecting: false };
+          state = { ...state, reconnecting: false };
+          for (const key of STATUS_FIELDS) if (status[key] !== undefined) state[key] = status[key];
           if (TERMINAL.has(state.status)) return state;
           this.emit(state);
         } catch (err) {

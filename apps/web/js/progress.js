@@ -1,23 +1,11 @@
-// The job's progress in words and a bar: queue position, stage, "Step n of m", and the time left
-// estimated from the pace of the steps seen so far.
+// The job's progress in words and a bar: queue position, stage (the engine's own loading message
+// while a model loads), "Step n of m" as the engine reports them, and the time left estimated
+// from the pace of the steps seen so far.
 
-const STAGES = {
-  queued: "Waiting in the queue",
-  loading_model: "Loading the model",
-  preprocessing: "Preparing the picture",
-  denoising: "Generating",
-  postprocessing: "Finishing",
-  fetching_result: "Fetching the result",
-};
+import { t } from "./i18n.js";
 
-const STATUS = {
-  submitting: "Sending the job…",
-  queued: "Queued",
-  processing: "Processing",
-  done: "Done",
-  error: "Failed",
-  cancelled: "Cancelled",
-};
+const STAGES = new Set(["queued", "loading_model", "preprocessing", "denoising", "postprocessing", "fetching_result"]);
+const STATUS = new Set(["submitting", "queued", "processing", "done", "error", "cancelled"]);
 
 export function formatDuration(seconds) {
   const s = Math.max(0, Math.round(seconds));
@@ -56,7 +44,6 @@ export class ProgressView {
 
   /** Estimated seconds left, from the job's own figure or the pace of its steps. */
   estimate(state) {
-    if (typeof state.eta_seconds === "number") return state.eta_seconds;
     const step = state.current_step;
     const total = state.total_steps;
     if (typeof step !== "number" || typeof total !== "number" || total <= 0) return null;
@@ -73,19 +60,28 @@ export class ProgressView {
     return Math.max(0, (total - step) * perStep);
   }
 
+  /** Write the last state again (after a language switch). */
+  rerender() {
+    if (this.lastState && !this.els.box.hidden) this.render(this.lastState);
+  }
+
   render(state) {
+    this.lastState = state;
     const { box, status, bar, steps, eta } = this.els;
     const s = state.status || "processing";
     box.dataset.status = s;
-    let text = STATUS[s] || s;
+    let text = STATUS.has(s) ? t(`job.${s}`) : s;
     if (s === "queued") {
       const position = state.queue_position;
       // 1 is the next job to start on its backend.
-      if (typeof position === "number") text = position <= 1 ? "Queued: next in line" : `Queued: position ${position}`;
-    } else if (s === "processing" && state.stage && STAGES[state.stage]) {
-      text = STAGES[state.stage];
+      if (typeof position === "number") text = position <= 1 ? t("job.next") : t("job.position", { position });
+    } else if (s === "processing" && state.stage === "loading_model" && state.loading_message) {
+      // The service's own words: it knows whether there is a model to load at all.
+      text = state.loading_message;
+    } else if (s === "processing" && STAGES.has(state.stage)) {
+      text = t(`stage.${state.stage}`);
     }
-    if (state.reconnecting) text += " (reconnecting…)";
+    if (state.reconnecting) text += t("job.reconnecting");
     status.textContent = text;
 
     let fraction = typeof state.progress === "number" ? state.progress : null;
@@ -103,12 +99,12 @@ export class ProgressView {
     bar.setAttribute("aria-valuetext", fraction === null ? text : `${Math.round(fraction * 100)} %`);
 
     if (typeof state.current_step === "number" && typeof state.total_steps === "number" && state.total_steps > 0) {
-      steps.textContent = `Step ${state.current_step} of ${state.total_steps}`;
+      steps.textContent = t("job.step", { step: state.current_step, total: state.total_steps });
     } else if (s !== "processing") {
       steps.textContent = "";
     }
     const left = s === "processing" ? this.estimate(state) : null;
-    if (left !== null) eta.textContent = `· about ${formatDuration(left)} left`;
+    if (left !== null) eta.textContent = t("job.eta", { time: formatDuration(left) });
     else if (s !== "processing") eta.textContent = "";
   }
 }

@@ -2,6 +2,7 @@
 // with its own smart-mask clicks (or the whole picture), and a preview of the cut-out made by
 // image-utils, which is what the insertion will place.
 
+import { t } from "./i18n.js";
 import { canvasFromBlob, greyCanvas, imageFileFrom } from "./imageio.js";
 import { extractObject } from "./imageutils.js";
 import { MaskLayer } from "./mask.js";
@@ -70,11 +71,11 @@ export class ReferencePanel {
       this.image = new SmartImage(view);
       this.smart.setImage(this.image);
       this.els.area.classList.add("has-image");
-      this.els.area.setAttribute("aria-label", "Reference picture: click the object to select it, Alt-click or right-click to exclude");
+      this.els.area.setAttribute("aria-label", t("ref.areaLoaded"));
       this.clearSelection();
-      this.ui.announce("Reference picture opened. Click the object to insert.");
+      this.ui.announce(t("ref.opened"));
     } catch (err) {
-      this.ui.error(err, "Could not open the reference picture");
+      this.ui.error(err, t("ref.openFailed"));
     }
   }
 
@@ -87,7 +88,7 @@ export class ReferencePanel {
     const cut = this.els.cutout;
     cut.width = cut.height = 0;
     this.els.cutoutBox.hidden = true;
-    this.setStatus(this.image ? "Click the object on the reference picture." : "Open a picture of the object to insert.");
+    this.setStatus(this.image ? t("ref.click") : t("reference.status"));
   }
 
   setStatus(text) {
@@ -106,25 +107,25 @@ export class ReferencePanel {
   async addPoint(point, label) {
     this.points.push([Math.round(point.x), Math.round(point.y)]);
     this.labels.push(label);
-    this.setStatus("Selecting…");
+    this.setStatus(t("ref.selecting"));
     try {
       const result = await this.smart.segment({ points: this.points.slice(), point_labels: this.labels.slice() });
       if (!result) return;
       this.mask.setValues(result.values);
       this.hasMask = !this.mask.isEmpty(result.values);
-      this.setStatus(this.hasMask ? `Object selected with ${this.points.length} point(s).` : "Nothing selected; click on the object.");
+      this.setStatus(this.hasMask ? t("ref.selected", { count: this.points.length }) : t("ref.nothing"));
       if (this.hasMask) this.preview();
     } catch (err) {
       this.points.pop();
       this.labels.pop();
-      this.setStatus("The selection failed; try another point.");
-      this.ui.error(err, "Smart mask on the reference failed");
+      this.setStatus(t("ref.selectFailed"));
+      this.ui.error(err, t("ref.smartFailed"));
     }
   }
 
   selectWhole() {
     if (!this.image) {
-      this.ui.error(new Error("Open a reference picture first."));
+      this.ui.error(new Error(t("ref.openFirst")));
       return;
     }
     const values = new Uint8ClampedArray(this.image.canvas.width * this.image.canvas.height).fill(255);
@@ -132,7 +133,7 @@ export class ReferencePanel {
     this.labels = [];
     this.mask.setValues(values);
     this.hasMask = true;
-    this.setStatus("The whole picture is the object.");
+    this.setStatus(t("ref.whole"));
     this.preview();
   }
 
@@ -148,7 +149,7 @@ export class ReferencePanel {
       cut.height = canvas.height;
       cut.getContext("2d").drawImage(canvas, 0, 0);
     } catch (err) {
-      if (seq === this.previewSeq) this.ui.error(err, "The cut-out preview failed");
+      if (seq === this.previewSeq) this.ui.error(err, t("ref.cutoutFailed"));
     } finally {
       if (seq === this.previewSeq) this.els.cutoutBox.removeAttribute("aria-busy");
     }
@@ -156,8 +157,8 @@ export class ReferencePanel {
 
   /** Fields of the generation request; throws when the reference is not ready. */
   async fields() {
-    if (!this.image) throw new Error("Insertion needs a reference picture: open one in the Reference panel.");
-    if (!this.hasMask) throw new Error("Select the object on the reference picture (click it) or choose \"Whole picture\".");
+    if (!this.image) throw new Error(t("ref.needed"));
+    if (!this.hasMask) throw new Error(t("ref.selectFirst"));
     return {
       reference_image: await this.image.base64(),
       reference_mask_R: await this.mask.toBase64(),

@@ -1,8 +1,9 @@
 // The Run button's whole story: check and build the request from the editor, the task form and
-// the reference panel, run it as a job with its progress shown, Cancel, and hand the result to
-// the history. Every failure ends as a sentence in the error banner.
+// the reference panel (the picture as its asset, the mask at the original's size), run it as a
+// job with its progress shown, Cancel, and hand the result to the session, whose current picture
+// it becomes. Every failure ends as a sentence in the error banner.
 
-import { canvasFromBase64, cloneCanvas } from "./imageio.js";
+import { t } from "./i18n.js";
 import { JobRunner, errorText } from "./jobs.js";
 import { ProgressView } from "./progress.js";
 import { FieldProblem } from "./tasks.js";
@@ -17,13 +18,16 @@ export class RunPanel {
    * @param {import("./results.js").Results} deps.results
    * @param {{error: (e: unknown, context?: string) => void, clearError: () => void, announce: (text: string) => void}} deps.ui
    * @param {Record<string, HTMLElement>} deps.els form, run, cancel, advanced, and the progress elements
+   * @param {object} deps.pictures the session's pictures: input() -> "asset:<id>" of the current
+   *   picture (uploaded if needed), renewInput() uploads it again, accept(result, info) makes a
+   *   finished job's result the current picture, confirmRun() asks before a Run drops undone edits
    */
-  constructor({ api, editor, tasks, reference, results, ui, els }) {
-    Object.assign(this, { editor, tasks, reference, results, ui, els });
+  constructor({ api, editor, tasks, reference, results, ui, els, pictures }) {
+    Object.assign(this, { editor, tasks, reference, results, ui, els, pictures });
     this.runner = new JobRunner(api);
     this.progress = new ProgressView({ box: els.box, status: els.status, bar: els.bar, steps: els.steps, eta: els.eta });
     this.runner.onUpdate = (state) => this.progress.render(state);
-    this.runner.onCancelError = (err) => ui.error(err, "Could not cancel");
+    this.runner.onCancelError = (err) => ui.error(err, t("job.cancelFailed"));
     this.starting = false;
     this.cancelBeforeStart = false;
     els.form.addEventListener("submit", (event) => {
@@ -35,17 +39,15 @@ export class RunPanel {
 
   async buildRequest() {
     const { editor, tasks } = this;
-    if (!editor.hasImage) throw new Error("Open a picture first.");
+    if (!editor.hasImage) throw new Error(t("job.needsPicture"));
     const body = tasks.fields();
     if (tasks.spec.needsMask) {
-      if (editor.maskIsEmpty()) {
-        throw new Error(`${tasks.spec.label} needs a mask: paint over the area or click it with the Smart tool.`);
-      }
-      body.mask = await editor.maskBase64();
+      if (editor.maskIsEmpty()) throw new Error(t("job.needsMask", { task: t(tasks.spec.label) }));
+      body.mask = await editor.maskForOriginal();
       body.mask_tool_type = editor.maskToolType();
     }
     if (tasks.task === "insertion") Object.assign(body, await this.reference.fields());
-    body.input_image = await editor.image.base64();
+    body.input_image = await this.pictures.input();
     return body;
   }
 
@@ -75,10 +77,14 @@ export class RunPanel {
     const { ui, progress, runner } = this;
     let body;
     try {
+      if (!this.pictures.confirmRun()) {
+        progress.hide();
+        return;
+      }
       body = await this.buildRequest();
     } catch (err) {
       progress.hide();
-      ui.error(err, "Cannot run yet");
+      ui.error(err, t("job.cannotRun"));
       if (err instanceof FieldProblem) {
         const advanced = this.els.advanced;
         advanced.open = advanced.open || advanced.contains(err.field);
@@ -91,29 +97,36 @@ export class RunPanel {
       return;
     }
     const task = this.tasks.task;
-    const before = cloneCanvas(this.editor.imageCanvas);
     try {
-      const { state, result } = await runner.run(body);
+      let outcome;
+      try {
+        outcome = await runner.run(body);
+      } catch (err) {
+        // The service forgot the picture (its asset expired): upload it again, once.
+        if (runner.taskId || !err || err.status !== 404) throw err;
+        body.input_image = await this.pictures.renewInput();
+        outcome = await runner.run(body);
+      }
+      const { state, result } = outcome;
       if (state.status === "done" && result) {
-        const after = await canvasFromBase64(result.image);
-        this.results.add({ taskId: runner.taskId, task, before, after, seed: result.seed ?? null });
+        await this.pictures.accept(result, { taskId: runner.taskId, task });
         progress.render(state);
-        ui.announce("Done: compare the result with the slider.");
+        ui.announce(t("job.doneAnnounce"));
       } else if (state.status === "cancelled") {
-        ui.announce("The job was cancelled.");
+        ui.announce(t("job.cancelledAnnounce"));
       } else if (state.status === "error") {
-        const reason = errorText(state.error) || "the service gave no reason";
-        ui.error(new Error(reason.charAt(0).toUpperCase() + reason.slice(1)), "The edit failed");
+        const reason = errorText(state.error) || t("job.noReason");
+        ui.error(new Error(reason.charAt(0).toUpperCase() + reason.slice(1)), t("job.failed"));
       }
     } catch (err) {
       progress.render({ status: "error" });
-      ui.error(err, runner.taskId ? "The job stopped" : "Could not start the job");
+      ui.error(err, runner.taskId ? t("job.stopped") : t("job.notStarted"));
     }
   }
 
   async cancel() {
     this.els.cancel.disabled = true;
-    this.progress.els.status.textContent = "Cancelling…";
+    this.progress.els.status.textContent = t("cancelling");
     if (!this.runner.running) {
       // Still preparing the request: it will not be sent.
       this.cancelBeforeStart = true;
@@ -123,7 +136,7 @@ export class RunPanel {
       await this.runner.cancel();
     } catch (err) {
       this.els.cancel.disabled = false;
-      this.ui.error(err, "Could not cancel");
+      this.ui.error(err, t("job.cancelFailed"));
     }
   }
 }

@@ -1,14 +1,26 @@
-// Smart mask clicks against POST /api/smart-mask. The picture is uploaded with the first request
-// only; later clicks send the `image_id` the service answered (and upload again if it forgot it).
-// Clicks that arrive while a request runs are coalesced: one request with every point follows.
+// Smart mask clicks against POST /api/smart-mask. A picture that is an asset (the editor's: its
+// original was uploaded once) is named by its id, which is smart-mask's image_id, and the clicks
+// are scaled from the display copy to the original's pixels. Other pictures (a reference) travel
+// with the first request only; later clicks send the `image_id` the service answered. A 404 for
+// an image_id means the service forgot the picture: it is sent (or uploaded) again. Clicks that
+// arrive while a request runs are coalesced: one request with every point follows.
 
+import { t } from "./i18n.js";
 import { canvasFromBase64, canvasToBase64, greyValues } from "./imageio.js";
 
 /** A picture the segmentation service may already know, by the id it gave it. */
 export class SmartImage {
   /** @param {HTMLCanvasElement} canvas */
-  constructor(canvas) {
+  /**
+   * @param {HTMLCanvasElement} canvas the picture as shown
+   * @param {{ensure: () => Promise<string>, renew: () => Promise<string>} | null} asset the
+   *   picture's asset (ensure: its id, uploading it if needed; renew: upload it again), or null
+   * @param {number} scale the asset's pixels per pixel of `canvas`
+   */
+  constructor(canvas, asset = null, scale = 1) {
     this.canvas = canvas;
+    this.asset = asset;
+    this.scale = scale;
     this.imageId = null;
     this.b64 = null;
   }
@@ -19,10 +31,17 @@ export class SmartImage {
   }
 }
 
+/** The service's answer for an image_id it does not know (or no longer has): 404. */
 function forgotImage(error) {
-  if (!error || !error.status) return false;
-  if (error.status === 404 || error.status === 410) return true;
-  return (error.status === 400 || error.status === 422) && /image_id/i.test(error.message);
+  return Boolean(error && error.status === 404);
+}
+
+function scaled(prompts, scale) {
+  if (scale === 1) return prompts;
+  const out = { ...prompts };
+  if (prompts.points) out.points = prompts.points.map(([x, y]) => [x * scale, y * scale]);
+  if (prompts.bbox) out.bbox = prompts.bbox.map((v) => v * scale);
+  return out;
 }
 
 function newRequestId() {
@@ -77,10 +96,18 @@ export class SmartMasker {
 
   async send(prompts) {
     const image = this.image;
-    if (!image) throw new Error("Open an image first.");
-    const body = { ...prompts, request_id: newRequestId() };
+    if (!image) throw new Error(t("job.needsPicture"));
+    const body = { ...scaled(prompts, image.scale), request_id: newRequestId() };
     let answer;
-    if (image.imageId) {
+    if (image.asset) {
+      const id = await image.asset.ensure();
+      try {
+        answer = await this.api.post("/api/smart-mask", { ...body, image_id: id });
+      } catch (err) {
+        if (!forgotImage(err)) throw err;
+        answer = await this.api.post("/api/smart-mask", { ...body, image_id: await image.asset.renew() });
+      }
+    } else if (image.imageId) {
       try {
         answer = await this.api.post("/api/smart-mask", { ...body, image_id: image.imageId });
       } catch (err) {
@@ -90,7 +117,7 @@ export class SmartMasker {
     }
     if (!answer) answer = await this.api.post("/api/smart-mask", { ...body, image: await image.base64() });
     if (answer.image_id) image.imageId = answer.image_id;
-    if (!answer.mask_base64) throw new Error("The smart mask answer held no mask.");
+    if (!answer.mask_base64) throw new Error(t("smart.noMask"));
     const maskCanvas = await canvasFromBase64(answer.mask_base64);
     return {
       values: greyValues(maskCanvas, image.canvas.width, image.canvas.height),

@@ -1,6 +1,8 @@
 // The stage: the box the picture lives in. It owns the viewport, panning (space + drag, middle
-// button, or the hand tool), the screen-space overlay canvas, and hands every other pointer
-// gesture to the active mode (editing the mask, or comparing a result).
+// button, the hand tool, or two fingers), pinch zoom, the screen-space overlay canvas, and hands
+// every other pointer gesture to the active mode (editing the mask, or comparing a result). On a
+// touch screen one finger paints; a second finger turns the gesture into zoom and pan (the
+// stroke the first finger began is taken back).
 
 import { Viewport } from "./viewport.js";
 
@@ -12,6 +14,7 @@ import { Viewport } from "./viewport.js";
  * @property {(ctx: CanvasRenderingContext2D, viewport: Viewport, hover: {x: number, y: number} | null) => void} drawOverlay
  * @property {() => boolean} [wantsPan]
  * @property {() => string} [cursor]
+ * @property {() => void} [cancelGesture] drop the gesture in progress (a pinch began)
  */
 
 export class Stage {
@@ -37,6 +40,10 @@ export class Stage {
     this.panning = null;
     this.active = false;
     this.frame = 0;
+    /** Touch points down now, by pointer id (client coordinates). */
+    this.touches = new Map();
+    /** A two-finger gesture: the distance and midpoint of the fingers last seen. */
+    this.pinch = null;
     this.bind();
   }
 
@@ -90,6 +97,16 @@ export class Stage {
 
   onDown(event) {
     if (!this.viewport.hasContent || !this.mode) return;
+    if (event.pointerType === "touch") {
+      this.touches.set(event.pointerId, { x: event.clientX, y: event.clientY });
+      this.element.setPointerCapture(event.pointerId);
+      if (this.touches.size >= 2) {
+        this.startPinch();
+        event.preventDefault();
+        return;
+      }
+      if (this.pinch) return; // a finger left over from a pinch does not paint
+    }
     if (event.button !== 0 && event.button !== 1 && event.button !== 2) return;
     this.element.setPointerCapture(event.pointerId);
     this.active = true;
@@ -103,7 +120,38 @@ export class Stage {
     this.redraw();
   }
 
+  startPinch() {
+    if (this.active && !this.panning && this.mode && this.mode.cancelGesture) this.mode.cancelGesture();
+    this.active = false;
+    this.panning = null;
+    this.pinch = this.fingers();
+    this.redraw();
+  }
+
+  /** Distance and midpoint (stage coordinates) of the first two touch points. */
+  fingers() {
+    const [a, b] = [...this.touches.values()];
+    const rect = this.element.getBoundingClientRect();
+    return {
+      distance: Math.max(1, Math.hypot(a.x - b.x, a.y - b.y)),
+      x: (a.x + b.x) / 2 - rect.left,
+      y: (a.y + b.y) / 2 - rect.top,
+    };
+  }
+
   onMove(event) {
+    if (event.pointerType === "touch" && this.touches.has(event.pointerId)) {
+      this.touches.set(event.pointerId, { x: event.clientX, y: event.clientY });
+      if (this.pinch) {
+        if (this.touches.size >= 2) {
+          const now = this.fingers();
+          this.viewport.panBy(now.x - this.pinch.x, now.y - this.pinch.y);
+          this.viewport.zoomBy(now.distance / this.pinch.distance, now.x, now.y);
+          this.pinch = now;
+        }
+        return;
+      }
+    }
     const point = this.viewport.toImage(event.clientX, event.clientY);
     this.hover = point;
     if (this.panning) {
@@ -116,6 +164,16 @@ export class Stage {
   }
 
   onUp(event) {
+    if (event.pointerType === "touch") {
+      this.touches.delete(event.pointerId);
+      if (this.pinch) {
+        if (this.element.hasPointerCapture(event.pointerId)) this.element.releasePointerCapture(event.pointerId);
+        // The pinch ends when the last finger lifts; until then nothing paints.
+        if (this.touches.size === 0) this.pinch = null;
+        else if (this.touches.size >= 2) this.pinch = this.fingers();
+        return;
+      }
+    }
     if (!this.active) return;
     this.active = false;
     if (this.element.hasPointerCapture(event.pointerId)) this.element.releasePointerCapture(event.pointerId);

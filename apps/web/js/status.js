@@ -3,22 +3,18 @@
 // scale-to-zero service that sleeps ("idle") is normal, and is shown as sleeping.
 
 import { ApiError } from "./api.js";
+import { t } from "./i18n.js";
 
-const NAMES = {
-  generation: "Generation",
-  segmentation: "Smart mask",
-  image_utils: "Image tools",
-  job_manager: "Jobs",
-};
+const NAMES = new Set(["generation", "segmentation", "image_utils", "job_manager"]);
 
 export function serviceName(key) {
-  return NAMES[key] || key.replace(/_/g, " ");
+  return NAMES.has(key) ? t(`service.${key}`) : key.replace(/_/g, " ");
 }
 
-const WORDS = { idle: "sleeping", healthy: "ready", unhealthy: "down", loading: "starting", degraded: "degraded" };
+const WORDS = new Set(["idle", "healthy", "unhealthy", "loading", "degraded"]);
 
 function serviceWord(status) {
-  return WORDS[status] || status || "unknown";
+  return WORDS.has(status) ? t(`word.${status}`) : status || t("word.unknown");
 }
 
 export class StatusIndicator {
@@ -35,6 +31,16 @@ export class StatusIndicator {
     this.timer = 0;
     this.state = "checking";
     this.onChange = null;
+    /** Called with every health answer (the engines it lists are the ones to offer). */
+    this.onHealth = null;
+    /** Called when the server refused the key (401). */
+    this.onRefused = null;
+    this.last = null;
+  }
+
+  /** Show the last answer again (after a language switch). */
+  rerender() {
+    if (this.last) this.last();
   }
 
   start() {
@@ -50,14 +56,18 @@ export class StatusIndicator {
     try {
       const health = await this.api.json("/api/system/health", { timeout: 5000 });
       show = () => this.render(health);
+      if (seq === this.seq && this.onHealth) this.onHealth(health);
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) {
-        show = () => this.show("auth", "API key needed", "The server needs an API key to report its state.", []);
+        const refused = Boolean(this.api.apiKey);
+        show = () => this.show("auth", t(refused ? "status.refused" : "status.auth"), t(refused ? "status.refusedDetail" : "status.authDetail"), []);
+        if (seq === this.seq && this.onRefused) this.onRefused();
       } else {
-        show = () => this.show("offline", "Offline", err instanceof Error ? err.message : "The server cannot be reached.", []);
+        show = () => this.show("offline", t("status.offline"), err instanceof Error ? err.message : t("status.unreachable"), []);
       }
     }
     if (seq !== this.seq) return;
+    this.last = show;
     show();
     this.timer = setTimeout(() => this.check(), this.intervalMs);
   }
@@ -67,13 +77,13 @@ export class StatusIndicator {
     const troubled = services.filter(([, s]) => s && s.status !== "healthy" && s.status !== "idle");
     const sleeping = services.filter(([, s]) => s && s.status === "idle");
     let state = "online";
-    let label = "Online";
+    let label = t("status.online");
     if (health.status === "unhealthy" || health.status === "degraded" || troubled.length) {
       state = "degraded";
       const names = troubled.map(([key, s]) => `${serviceName(key)} ${serviceWord(s.status)}`);
-      label = names.length ? `Degraded: ${names.join(", ")}` : "Degraded";
+      label = names.length ? t("status.degradedNames", { names: names.join(", ") }) : t("status.degraded");
     } else if (sleeping.length) {
-      label = `Online (${sleeping.map(([key]) => serviceName(key)).join(", ")} sleeping)`;
+      label = t("status.sleeping", { names: sleeping.map(([key]) => serviceName(key)).join(", ") });
     }
     const rows = services.map(([key, s]) => {
       const parts = [serviceWord(s.status)];

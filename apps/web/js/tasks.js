@@ -1,32 +1,15 @@
-// The task form: which edit (removal, insertion, white balance), its prompt, and the advanced
-// settings. Each task has its own defaults and remembers what was typed for it, so switching
-// tasks back and forth loses nothing.
+import { t } from "./i18n.js";
 
+// The task form: which edit (removal, insertion, white balance), its prompt, and the advanced
+// settings. Each task remembers what was typed for it, so switching tasks back and forth loses
+// nothing. Only what the user filled in is sent.
+
+// No prompt, steps or guidance of our own: left empty, the server's per-task defaults apply (the
+// engine reports the steps it really runs).
 export const TASKS = {
-  removal: {
-    label: "Removal",
-    needsMask: true,
-    prompt: "Remove the selected object and fill the area so that it blends with its surroundings.",
-    negative_prompt: "",
-    steps: 28,
-    guidance: 4,
-  },
-  insertion: {
-    label: "Insertion",
-    needsMask: true,
-    prompt: "Insert the object from the reference picture into the selected area, matching its light, scale and perspective.",
-    negative_prompt: "",
-    steps: 28,
-    guidance: 4,
-  },
-  "white-balance": {
-    label: "White balance",
-    needsMask: false,
-    prompt: "Correct the white balance so that neutral colours look neutral.",
-    negative_prompt: "",
-    steps: 20,
-    guidance: 4,
-  },
+  removal: { label: "task.removal", needsMask: true },
+  insertion: { label: "task.insertion", needsMask: true },
+  "white-balance": { label: "task.white-balance", needsMask: false },
 };
 
 const MAX_SEED = Number.MAX_SAFE_INTEGER;
@@ -88,8 +71,8 @@ export class TaskForm {
     const e = this.els;
     e.prompt.value = v.prompt ?? "";
     e.negative.value = v.negative_prompt ?? "";
-    e.steps.value = String(v.steps ?? 28);
-    e.guidance.value = String(v.guidance ?? 4);
+    e.steps.value = v.steps === undefined || v.steps === null ? "" : String(v.steps);
+    e.guidance.value = v.guidance === undefined || v.guidance === null ? "" : String(v.guidance);
     e.seed.value = v.seed ?? e.seed.value ?? "";
     e.seedRandom.checked = v.seedRandom ?? true;
     e.quality.value = v.quality || "resized";
@@ -109,33 +92,39 @@ export class TaskForm {
     this.syncSeed();
   }
 
+  /** Forget remembered engine choices the server no longer offers. */
+  dropUnknownEngines(offered) {
+    for (const values of Object.values(this.values)) {
+      if (values && values.engine && !offered.includes(values.engine)) values.engine = "";
+    }
+  }
+
   /** The request fields of the form; throws FieldProblem naming what to fix. */
   fields() {
     const e = this.els;
-    const steps = Number(e.steps.value);
-    if (!Number.isInteger(steps) || steps < 1 || steps > 100) {
-      throw new FieldProblem("Steps must be a whole number from 1 to 100.", e.steps);
-    }
-    const guidance = Number(e.guidance.value);
-    if (e.guidance.value === "" || !Number.isFinite(guidance) || guidance < 0 || guidance > 50) {
-      throw new FieldProblem("Guidance must be a number from 0 to 50.", e.guidance);
-    }
     const body = {
       task_type: this.task,
+      // The seed client's field is required by the schema but may be empty: the service then
+      // uses its prompt for the task.
       prompt: e.prompt.value.trim(),
-      num_inference_steps: steps,
-      true_cfg_scale: guidance,
       input_quality: e.quality.value === "original" ? "original" : "resized",
     };
-    if (this.task !== "white-balance" && !body.prompt) {
-      throw new FieldProblem("Write a prompt that says what to do.", e.prompt);
+    if (e.steps.value.trim() !== "") {
+      const steps = Number(e.steps.value);
+      if (!Number.isInteger(steps) || steps < 1 || steps > 100) throw new FieldProblem(t("field.steps"), e.steps);
+      body.num_inference_steps = steps;
+    }
+    if (e.guidance.value.trim() !== "") {
+      const guidance = Number(e.guidance.value);
+      if (!Number.isFinite(guidance) || guidance < 0 || guidance > 50) throw new FieldProblem(t("field.guidance"), e.guidance);
+      body.true_cfg_scale = guidance;
     }
     const negative = e.negative.value.trim();
     if (negative) body.negative_prompt = negative;
     if (!e.seedRandom.checked) {
       const seed = Number(e.seed.value);
       if (e.seed.value.trim() === "" || !Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
-        throw new FieldProblem(`The seed must be a whole number from 0 to ${MAX_SEED}, or tick "Random".`, e.seed);
+        throw new FieldProblem(t("field.seed", { max: MAX_SEED }), e.seed);
       }
       body.seed = seed;
     }

@@ -111,6 +111,10 @@ def routes(service: JobService) -> list[Route]:
             # The seed client fetches the result after its cancel when the stream ended first:
             # a cancellation answers 200 saying so, not a 409 it would show as an error.
             return StructResponse(cancelled_result(job), headers=_CANCELLED)
+        if job.status == "done" and job.result is not None and _without_image(request):
+            # ``?include_image=false``: the answer without the base64 (a big result is fetched as
+            # its asset, ``image_asset``, or from result-image); the blob is not even read.
+            return StructResponse(job_result(job, b""))
         return await result_response(job)
 
     async def result_image(request: Request) -> Response:
@@ -166,6 +170,17 @@ def routes(service: JobService) -> list[Route]:
         Route("/api/generate/result-image/{task_id}", result_image, methods=["GET"]),
         Route("/api/generate/async/cancel/{task_id}", cancel, methods=["POST"]),
     ]
+
+
+def _without_image(request: Request) -> bool:
+    raw = request.query_params.get("include_image")
+    if raw is None:
+        return False
+    if raw.lower() in ("false", "0", "no"):
+        return True
+    if raw.lower() in ("true", "1", "yes"):
+        return False
+    raise field_error("include_image", "must be true or false")
 
 
 def _quality(raw: str | None) -> int | None:
