@@ -69,8 +69,10 @@ def remove_object(
 
 
 #: Context kept around the hole on each side, as a share of the hole's larger side (and at least
-#: ``_LEAST_MARGIN`` pixels): the patches come from there.
-_MARGIN_SHARE = 1.0
+#: ``_LEAST_MARGIN`` pixels): the patches come from there. Half the hole: near enough that they are
+#: of the surface the hole is in (a wider crop let a face be copied onto a suit), wide enough for
+#: texture to repeat.
+_MARGIN_SHARE = 0.5
 _LEAST_MARGIN = 24
 
 

@@ -40,7 +40,7 @@ Bools = NDArray[np.bool_]
 #: Patch radius (a patch is ``2 * radius + 1`` pixels a side).
 _RADIUS = 3
 #: The coarsest level's hole is at most this many pixels across.
-_COARSEST_HOLE = 24
+_COARSEST_HOLE = 40
 #: Above this hole size (pixels across) a level only carries the coarser matches up, without a search:
 #: patches are still copied at full resolution, at a fraction of the cost.
 _SEARCH_HOLE = 320
