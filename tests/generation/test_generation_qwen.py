@@ -450,3 +450,17 @@ def test_white_balance_of_a_picture_larger_than_the_frame_keeps_its_detail(runne
 
     # The model's frame is 64x64-ish: an upscaled output would have lost the pixel-level texture.
     assert roughness(np.asarray(result)) > 0.5 * roughness(detail)
+
+
+def test_the_cli_sends_the_quality_it_is_given() -> None:
+    import argparse
+
+    from retouch.sdk.cli._edit import add_edit_arguments, edit_options
+
+    parser = argparse.ArgumentParser()
+    add_edit_arguments(parser)
+    base = ["photo.png", "--task", "removal"]
+    assert edit_options(parser.parse_args([*base, "--quality", "fast"]))["quality"] == "fast"
+    assert "quality" not in edit_options(parser.parse_args(base))  # the deployment's default
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--quality", "fastest"])

@@ -25,6 +25,9 @@ def add_edit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance-scale", type=float)
     parser.add_argument("--true-cfg-scale", type=float)
     parser.add_argument("--original", action="store_true", help="work at the original resolution")
+    parser.add_argument(
+        "--quality", choices=["fast", "best"], help="model engines: fast (a few distilled steps) or best"
+    )
 
 
 def edit_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -36,6 +39,7 @@ def edit_options(args: argparse.Namespace) -> dict[str, Any]:
         "negative_prompt": args.negative_prompt,
         "guidance_scale": args.guidance_scale,
         "true_cfg_scale": args.true_cfg_scale,
+        "quality": args.quality,
     }
     options = {key: value for key, value in pairs.items() if value is not None}
     if args.original:
