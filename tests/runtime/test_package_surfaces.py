@@ -85,3 +85,14 @@ def test_every_import_is_declared_by_its_package(pyproject: Path) -> None:
             if not any(_norm(dist) in declared for dist in candidates):
                 undeclared.add(f"{'/'.join(candidates)} ({path.relative_to(ROOT)})")
     assert sorted(undeclared) == []
+
+
+@pytest.mark.parametrize("pyproject", PROJECTS, ids=lambda p: p.parent.name)
+def test_all_is_declared_once_at_the_top(pyproject: Path) -> None:
+    _, package = _own(pyproject)
+    late = []
+    for path in package.rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == "__all__":
+                late.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert late == [], "list these names in the module's __all__ at its top instead of __all__ +="

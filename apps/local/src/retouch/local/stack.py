@@ -17,7 +17,7 @@ from retouch.local.services import GATEWAY, ServiceSpec, StackError, discover_se
 from retouch.local.supervisor import LogFormat, LogSink, ManagedProcess, describe_exit
 from retouch.runtime.settings import new_token
 
-__all__ = ["ChildExited", "Stack", "StackSettings", "build_env", "default_web_dir"]
+__all__ = ["ChildExited", "Stack", "StackInterrupted", "StackSettings", "build_env", "default_web_dir"]
 
 #: Engines the local stack runs unless the environment names others: each service picks the best
 #: engine whose model is installed (``retouch-local models pull``), else its CPU engine without
@@ -407,6 +407,3 @@ class _Restart:
 
 class StackInterrupted(StackError):
     """:meth:`Stack.request_stop` was called while the stack was starting."""
-
-
-__all__ += ["StackInterrupted"]

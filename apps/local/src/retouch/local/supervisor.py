@@ -21,7 +21,7 @@ import httpx
 from retouch.local.ports import connect_host
 from retouch.local.services import ServiceSpec
 
-__all__ = ["HealthProbe", "LogFormat", "LogSink", "ManagedProcess"]
+__all__ = ["HealthProbe", "LogFormat", "LogSink", "ManagedProcess", "describe_exit"]
 
 LogFormat = Literal["prefix", "json"]
 _PR_SET_PDEATHSIG = 1
@@ -246,6 +246,3 @@ def describe_exit(code: int) -> str:
         with contextlib.suppress(ValueError):
             return f"signal {signal.Signals(-code).name}"
     return f"code {code}"
-
-
-__all__ += ["describe_exit"]

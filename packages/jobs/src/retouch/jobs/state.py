@@ -25,6 +25,7 @@ __all__ = [
     "Job",
     "ResultMeta",
     "TransitionError",
+    "event_type_for",
     "is_terminal",
 ]
 
@@ -232,6 +233,3 @@ def event_type_for(job: Job) -> JobEventType:
     if job.status == "processing":
         return "processing"
     return job.status
-
-
-__all__ += ["event_type_for"]

@@ -21,7 +21,7 @@ from pathlib import Path
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.problems import ProblemError
 
-__all__ = ["StorageGuard", "StorageProblem", "storage_problem_of"]
+__all__ = ["StorageGuard", "StorageProblem", "storage_loop", "storage_problem_of"]
 
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
@@ -120,9 +120,6 @@ class StorageGuard:
         finally:
             Path(name).unlink(missing_ok=True)
         return None
-
-
-__all__ += ["storage_loop"]
 
 
 async def storage_loop(guard: StorageGuard) -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "HttpAssetSource",
     "acting_as",
     "asset_id_of",
+    "available",
     "content_id",
     "current_owner",
     "data_key",
@@ -44,6 +45,7 @@ __all__ = [
     "meta_key",
     "owner_key",
     "owners_prefix",
+    "reference",
     "resolve",
 ]
 
@@ -194,6 +196,3 @@ class AssetContextMiddleware:
         finally:
             _source.reset(source_token)
             _owner.reset(owner_token)
-
-
-__all__ += ["available", "reference"]

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
 
 import msgspec
 
-__all__ = ["ServiceSettings", "SettingsError", "env_name", "load_settings"]
+__all__ = ["ServiceSettings", "SettingsError", "env_name", "load_settings", "new_token"]
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -141,6 +141,3 @@ def load_settings(cls: type[S], environ: Mapping[str, str] | None = None, **over
 def new_token() -> str:
     """A fresh random service token (the local stack generates one per run)."""
     return secrets.token_urlsafe(32)
-
-
-__all__ += ["new_token"]

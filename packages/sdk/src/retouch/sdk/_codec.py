@@ -22,7 +22,17 @@ import msgspec
 
 T = TypeVar("T")
 
-__all__ = ["ASSET_PREFIX", "AssetRef", "Base64Bytes", "decode", "decoder", "encode", "schema_hook"]
+__all__ = [
+    "ASSET_ID_PATTERN",
+    "ASSET_PREFIX",
+    "AssetRef",
+    "Base64Bytes",
+    "asset_id_of",
+    "decode",
+    "decoder",
+    "encode",
+    "schema_hook",
+]
 
 #: How an image field refers to an uploaded asset: ``"asset:<asset_id>"``.
 ASSET_PREFIX: Final = "asset:"
@@ -90,9 +100,6 @@ def asset_id_of(data: bytes) -> str | None:
         return None
     text = bytes(data[len(ASSET_PREFIX) :]).decode("ascii", "replace")
     return text if _ASSET_ID.match(text) else None
-
-
-__all__ += ["ASSET_ID_PATTERN", "asset_id_of"]
 
 
 def _enc_hook(obj: Any) -> Any:

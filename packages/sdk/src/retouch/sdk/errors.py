@@ -14,10 +14,12 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
+    "BadGatewayError",
     "BadRequestError",
     "ConflictError",
     "GatewayTimeoutError",
     "InternalServerError",
+    "MethodNotAllowedError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -25,6 +27,7 @@ __all__ = [
     "RetouchError",
     "ServiceUnavailableError",
     "UnprocessableEntityError",
+    "error_for_status",
 ]
 
 
@@ -144,8 +147,6 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
     503: ServiceUnavailableError,
     504: GatewayTimeoutError,
 }
-
-__all__ += ["BadGatewayError", "MethodNotAllowedError", "error_for_status"]
 
 
 def error_for_status(problem: Problem, response: httpx.Response | None = None) -> APIStatusError:

@@ -17,7 +17,7 @@ from retouch.runtime.images import ImageLimits, open_mask
 from retouch.runtime.problems import ProblemError, field_error
 from retouch.sdk.models.segmentation import SmartMaskRequest
 
-__all__ = ["Prompts", "build_prompts", "check_request", "decode_stroke"]
+__all__ = ["Prompts", "build_prompts", "check_request", "decode_stroke", "nothing_found"]
 
 # A stroke drawn on a scaled copy of the picture is scaled back if its aspect ratio matches this well.
 _ASPECT_TOLERANCE = 0.02
@@ -129,6 +129,3 @@ def decode_stroke(data: bytes, width: int, height: int, limits: ImageLimits) -> 
 def nothing_found(detail: str = "nothing found at the given prompts") -> ProblemError:
     """The 422 for prompts that select no object."""
     return ProblemError(422, detail)
-
-
-__all__ += ["nothing_found"]

@@ -15,7 +15,7 @@ import msgspec
 from retouch.sdk._codec import ASSET_PREFIX, AssetRef
 from retouch.sdk.models.common import RouteInfo
 
-__all__ = ["ASSET_PREFIX", "ROUTES", "Asset", "AssetRef", "asset_ref"]
+__all__ = ["ASSET_FORM_FIELD", "ASSET_PREFIX", "ROUTES", "Asset", "AssetRef", "asset_ref"]
 
 #: Multipart form field holding the picture in ``POST /api/assets``.
 ASSET_FORM_FIELD: Final = "file"
@@ -66,5 +66,3 @@ ROUTES: tuple[RouteInfo, ...] = (
     ),
     RouteInfo("DELETE", "/api/assets/{asset_id}", _SVC, "Delete an asset now", success_status=204),
 )
-
-__all__ += ["ASSET_FORM_FIELD"]

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["FieldError", "Health", "HealthState", "Problem", "ServiceStatus", "SystemHealth"]
+__all__ = ["ROUTES", "FieldError", "Health", "HealthState", "Problem", "RouteInfo", "ServiceStatus", "SystemHealth"]
 
 #: A service's state; ``idle`` is a scale-to-zero service asleep (not a fault).
 HealthState = Literal["healthy", "loading", "degraded", "unhealthy", "idle"]
@@ -100,5 +100,3 @@ ROUTES: tuple[RouteInfo, ...] = (
     RouteInfo("GET", "/api/health", "gateway", "Health of the gateway itself", response=Health),
     RouteInfo("GET", "/api/system/health", "gateway", "Health of every service, aggregated", response=SystemHealth),
 )
-
-__all__ += ["ROUTES", "RouteInfo"]

@@ -16,6 +16,10 @@ from retouch.sdk._codec import Base64Bytes
 from retouch.sdk.models.common import Problem
 
 __all__ = [
+    "MODAL_CANCEL_DICT",
+    "MODAL_EVENTS_QUEUE",
+    "MODAL_GENERATION_APP",
+    "MODAL_WORKER_FUNCTION",
     "CancelRunResponse",
     "ErrorEvent",
     "GenerationRequest",
@@ -155,5 +159,3 @@ MODAL_CANCEL_DICT = "retouch-run-cancel"
 MODAL_GENERATION_APP = "retouch-generation"
 #: The worker function's name in :data:`MODAL_GENERATION_APP`.
 MODAL_WORKER_FUNCTION = "generation_worker"
-
-__all__ += ["MODAL_CANCEL_DICT", "MODAL_EVENTS_QUEUE", "MODAL_GENERATION_APP", "MODAL_WORKER_FUNCTION"]

@@ -20,7 +20,15 @@ from retouch.sdk.images import ImageInput, to_bytes
 from retouch.sdk.models.assets import Asset
 from retouch.sdk.resources import AsyncResource, SyncResource
 
-__all__ = ["UPLOAD_THRESHOLD", "Assets", "AsyncAssets", "content_id", "sniff_content_type"]
+__all__ = [
+    "UPLOAD_THRESHOLD",
+    "Assets",
+    "AsyncAssets",
+    "asset_id_of",
+    "content_id",
+    "sniff_content_type",
+    "worth_uploading",
+]
 
 #: Pictures larger than this are uploaded as assets by :meth:`~retouch.sdk.resources.jobs.Jobs.edit`
 #: and the CLI, then passed by reference; smaller ones travel inline (one round trip fewer).
@@ -175,6 +183,3 @@ def worth_uploading(image: Any) -> bool:
         return len(image) > UPLOAD_THRESHOLD
     path = _path_of(image) if isinstance(image, str | os.PathLike) else None
     return path is not None and path.is_file() and path.stat().st_size > UPLOAD_THRESHOLD
-
-
-__all__ += ["asset_id_of", "worth_uploading"]
