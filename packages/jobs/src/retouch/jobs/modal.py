@@ -32,6 +32,7 @@ from retouch.jobs.blobs import check_key
 from retouch.jobs.dispatch import DispatchError, EventHandler
 from retouch.jobs.state import Job
 from retouch.jobs.store import decode_job, encode_job
+from retouch.runtime.concurrency import run_sync
 from retouch.sdk import codec
 from retouch.sdk.models.generation import (
     MODAL_CANCEL_DICT,
@@ -251,7 +252,7 @@ class ModalVolumeBlobStore:
                 async with self._volume.batch_upload.aio(force=True) as batch:
                     batch.put_file(src, target)
         finally:
-            await asyncio.to_thread(path.unlink, True)
+            await run_sync(path.unlink, True)
 
     async def chunks(self, key: str) -> AsyncIterator[bytes]:
         """The file ``/key`` as the Volume streams it."""
