@@ -4,6 +4,7 @@ production path (``from_pretrained`` + ``load_lora_weights``, adapters checked a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -125,8 +126,10 @@ async def test_health_says_how_each_task_is_done(qwen_app: tuple[AsyncClient, St
     assert app.state.runner.wait_ready(120)
     tasks = (await client.health()).tasks
     assert tasks is not None
-    for task in ("removal", "insertion", "white-balance"):
+    for task in ("insertion", "white-balance"):
         assert tasks[task] == f"lora ({TINY_LORA_LAYERS} layers)"
+    # LaMa is not installed here: the seed removal's pre-fill falls back to classic.
+    assert tasks["removal"] == f"lora ({TINY_LORA_LAYERS} layers); the seed profile's pre-fill: classic"
     assert tasks["fast"].startswith("Lightning LoRA, 8 steps (default: fast)")
 
 
@@ -464,3 +467,28 @@ def test_the_cli_sends_the_quality_it_is_given() -> None:
     assert "quality" not in edit_options(parser.parse_args(base))  # the deployment's default
     with pytest.raises(SystemExit):
         parser.parse_args([*base, "--quality", "fastest"])
+
+
+def test_the_seed_removal_prefill_comes_from_lama_when_it_is_installed(tiny_qwen_dir: Path, tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tiny_models import save_tiny_lama
+
+    lama = save_tiny_lama(tmp_path / "big-lama.pt")
+    runner = _loaded(_settings(tiny_qwen_dir, lama_model=lama))
+    engine = _engine(runner)
+    assert engine.prefill_engine is not None and engine.prefill_engine.name == "lama"
+    job = runner.prepare(_request(seed=1))
+    _profile, profiled = engine.condition(job, engine._plan(job))
+    lama_fill = engine.prefill_engine.edit(
+        dataclasses.replace(
+            job, image=engine._plan(job).to_frame(job.image), mask=engine._plan(job).to_frame(job.mask, mask=True)
+        ),  # type: ignore[arg-type]
+        lambda *a, **k: None,
+        lambda: False,
+    ).image
+    assert profiled.images[2].tobytes() == lama_fill.convert("RGB").tobytes()  # picture 3 is LaMa's fill
+    assert decode(runner.run(_request(seed=1, quality="best")).image).size == (64, 64)
+    classic = _loaded(_settings(tiny_qwen_dir, lama_model=lama, qwen_prefill_engine="classic"))
+    assert _engine(classic).prefill_engine.name == "classic"  # type: ignore[union-attr]

@@ -406,6 +406,8 @@ class QwenEngine:
     def task_states(self) -> dict[str, str]:
         """Per task, how this service does it (for health): ``lora (...)``, ``base model``, ``unavailable: why``."""
         report = {task: state.describe() for task, state in self.states.items()}
+        if self.prefill_engine is not None:
+            report["removal"] += f"; the seed profile's pre-fill: {self.prefill_engine.name}"
         if self.fast_available:
             report["fast"] = (
                 f"Lightning LoRA, {self.settings.qwen_lightning_steps} steps (default: {self.default_quality})"
