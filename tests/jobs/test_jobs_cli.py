@@ -131,4 +131,5 @@ def test_ctrl_c_cancels_the_job(
     assert f"task {task_id} cancelled" in err.decode()
     assert status_of(jobs.url, task_id)["status"] == "cancelled"
     assert not (tmp_path / "never.png").exists()
-    assert httpx.get(f"{jobs.url}/api/generate/result/{task_id}").status_code == 409
+    result = httpx.get(f"{jobs.url}/api/generate/result/{task_id}")
+    assert result.status_code == 200 and result.json()["status"] == "cancelled", "a cancelled job has no image"
