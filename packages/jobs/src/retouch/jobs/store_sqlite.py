@@ -8,16 +8,14 @@ jobs, expiry).
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 from retouch.jobs.state import Job
 from retouch.jobs.store import decode_job, encode_job
+from retouch.runtime.concurrency import SerialWorker
 
 __all__ = ["MIGRATE", "SCHEMA", "SqliteJobStore"]
 
@@ -77,12 +75,11 @@ class SqliteJobStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs-sqlite")
+        self._worker = SerialWorker("jobs-sqlite")
         self._conn: sqlite3.Connection | None = None
 
     async def _call(self, func: Callable[..., T], *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(func, *args))
+        return await self._worker.run(func, *args)
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -105,7 +102,7 @@ class SqliteJobStore:
         if self._conn is not None:
             await self._call(self._conn.close)
             self._conn = None
-        self._executor.shutdown(wait=True)
+        self._worker.close()
 
     @property
     def conn(self) -> sqlite3.Connection:

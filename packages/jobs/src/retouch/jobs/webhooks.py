@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import ipaddress
 import logging
 import random
@@ -28,7 +27,6 @@ import socket
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
@@ -41,6 +39,7 @@ from standardwebhooks.webhooks import Webhook
 from retouch.jobs.__about__ import __version__
 from retouch.jobs.settings import JobsSettings
 from retouch.jobs.state import Job
+from retouch.runtime.concurrency import SerialWorker
 from retouch.runtime.problems import field_error
 from retouch.sdk import codec
 from retouch.sdk.models.generation import GenerationRequest
@@ -161,12 +160,11 @@ class SqliteWebhookOutbox:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks-sqlite")
+        self._worker = SerialWorker("webhooks-sqlite")
         self._conn: sqlite3.Connection | None = None
 
     async def _call(self, func: Callable[..., T], *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(func, *args))
+        return await self._worker.run(func, *args)
 
     async def open(self) -> None:
         """Create the table (the database is the jobs store's; WAL lets both connections write)."""
@@ -186,7 +184,7 @@ class SqliteWebhookOutbox:
         if self._conn is not None:
             await self._call(self._conn.close)
             self._conn = None
-        self._executor.shutdown(wait=True)
+        self._worker.close()
 
     @property
     def _db(self) -> sqlite3.Connection:
