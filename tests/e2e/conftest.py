@@ -52,6 +52,9 @@ def keyed_gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ite
     log_path = root / "gateway.log"
     env = {url_var(name): url for name, url in stack.service_urls.items()}
     env["RETOUCH_MAX_BODY_BYTES"] = str(MAX_BODY_BYTES)
+    # The session's tests send many wrong keys from one address on purpose; the per-address
+    # limit of failed attempts (tested in tests/gateway) would turn their 401s into 429s.
+    env["RETOUCH_FAILED_KEY_BURST"] = "10000"
     with log_path.open("w") as log:
         settings = StackSettings(
             port=0,
