@@ -304,11 +304,14 @@ class ConvertResponse(ImageResponse, kw_only=True):
 
 # -- white-balance ----------------------------------------------------------------------------------
 class WhiteBalanceRequest(_Output, kw_only=True):
-    """The classic, instant white balance: per-channel gains from a statistical estimate.
+    """The classic, instant white balance: per-channel gains from a statistical estimate, the same
+    estimate and correction as the classic engine's ``white-balance`` job (so this is its preview).
 
-    ``gray-world``: the scene averages to grey. ``white-patch``: the brightest pixels (the
-    ``percentile``) are white. ``robust``: grey-world over the most neutral, well-exposed pixels,
-    re-selected a few times (the default). ``strength`` blends the gains towards 1.
+    Clipped pixels (and their surroundings) and near-black ones never vote. ``gray-world``: the
+    scene averages to grey. ``white-patch``: the ``percentile``-th value of each channel is white.
+    ``robust`` (the default): refined on the near-neutral pixels, half a correction when the picture
+    has none. Gains are applied in linear light, keep luminance, and their spread is capped.
+    ``strength`` moves the gains towards 1.
     """
 
     image: Base64Bytes
@@ -320,7 +323,7 @@ class WhiteBalanceRequest(_Output, kw_only=True):
 class WhiteBalanceResponse(ImageResponse, kw_only=True):
     """The corrected image and the gains that were applied."""
 
-    #: Multipliers applied to R, G, B.
+    #: Multipliers applied to R, G, B (in linear light).
     gains: list[float]
     method: WhiteBalanceMethod = "robust"
 
