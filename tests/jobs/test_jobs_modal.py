@@ -21,6 +21,7 @@ from retouch.jobs.dispatch import DispatchError
 from retouch.jobs.modal import ModalDictJobStore, ModalSpawnDispatcher, ModalVolumeBlobStore
 from retouch.jobs.settings import JobsSettings
 from retouch.jobs.state import Job
+from retouch.jobs.webhooks_modal import ModalDictWebhookOutbox
 from retouch.sdk.models.generation import (
     MODAL_CANCEL_DICT,
     MODAL_EVENTS_QUEUE,
@@ -216,6 +217,7 @@ class ModalWorld:
 
     def __init__(self) -> None:
         self.store, self.volume, self.events, self.cancels = FakeDict(), FakeVolume(), FakeQueue(), FakeDict()
+        self.webhooks = FakeDict()
         self.worker = FakeWorker(self.events, self.cancels)
 
     def app(self, tmp_path: Path, **settings: Any) -> Any:
@@ -224,6 +226,7 @@ class ModalWorld:
             store=ModalDictJobStore(self.store),
             blobs=ModalVolumeBlobStore(self.volume),
             dispatcher=ModalSpawnDispatcher(self.worker, self.events, self.cancels, poll_seconds=0.05),
+            webhook_outbox=ModalDictWebhookOutbox(self.webhooks),
         )
 
 

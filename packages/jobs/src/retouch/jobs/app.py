@@ -22,7 +22,7 @@ from retouch.jobs.storage import storage_loop
 from retouch.jobs.store import JobStore
 from retouch.jobs.store_sqlite import SqliteJobStore
 from retouch.jobs.watchdog import watchdog_loop
-from retouch.jobs.webhooks import SqliteWebhookOutbox, WebhookSender
+from retouch.jobs.webhooks import SqliteWebhookOutbox, WebhookOutbox, WebhookSender
 from retouch.runtime.app import create_service_app
 from retouch.runtime.metrics import add_gauge_source, remove_gauge_source
 from retouch.runtime.settings import load_settings
@@ -57,12 +57,21 @@ def _modal_seams(settings: JobsSettings) -> tuple[JobStore, BlobStore, Dispatche
     )
 
 
+def _outbox(settings: JobsSettings) -> WebhookOutbox:
+    if settings.backend == "modal":
+        from retouch.jobs.webhooks_modal import ModalDictWebhookOutbox
+
+        return ModalDictWebhookOutbox.from_name(settings.modal_webhook_dict)
+    return SqliteWebhookOutbox(settings.jobs_dir / "jobs.sqlite3")
+
+
 def create_app(
     settings: JobsSettings | None = None,
     *,
     store: JobStore | None = None,
     blobs: BlobStore | None = None,
     dispatcher: Dispatcher | None = None,
+    webhook_outbox: WebhookOutbox | None = None,
 ) -> Starlette:
     """The jobs service. ``settings`` default to the environment; the seams default to the
     ``backend`` setting's (``local``: SQLite, a blob directory, HTTP to the generation service;
@@ -71,11 +80,11 @@ def create_app(
     if store is None or blobs is None or dispatcher is None:
         defaults = _modal_seams(settings) if settings.backend == "modal" else _local_seams(settings)
         store, blobs, dispatcher = store or defaults[0], blobs or defaults[1], dispatcher or defaults[2]
-    # Deliveries sit in a table of the local jobs database on either backend: the jobs service
-    # is a single container, and a restart of it must find the pending ones (docs: README).
-    webhooks = WebhookSender(
-        settings, SqliteWebhookOutbox(settings.jobs_dir / "jobs.sqlite3"), on_outcome=webhook_outcome
-    )
+    # Pending deliveries must outlive the process: next to the jobs (their SQLite database), or
+    # in a modal.Dict on Modal, where the container's disk does not survive it.
+    if webhook_outbox is None:
+        webhook_outbox = _outbox(settings)
+    webhooks = WebhookSender(settings, webhook_outbox, on_outcome=webhook_outcome)
     service = JobService(settings, store, blobs, dispatcher, webhooks=webhooks)
 
     @contextlib.asynccontextmanager

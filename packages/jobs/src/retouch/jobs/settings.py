@@ -102,6 +102,8 @@ class JobsSettings(ServiceSettings, kw_only=True):
     #: Seconds one attempt may take, and attempts in flight at once.
     webhook_timeout_seconds: float = 10.0
     webhook_concurrency: int = 8
+    #: The ``modal.Dict`` holding webhook deliveries (backend ``modal``).
+    modal_webhook_dict: str = "retouch-webhooks"
 
     def __post_init__(self) -> None:
         super().__post_init__()

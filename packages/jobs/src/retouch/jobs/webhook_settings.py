@@ -20,6 +20,7 @@ WEBHOOK_FIELDS: Final = (
     "webhook_retry_max_seconds",
     "webhook_timeout_seconds",
     "webhook_concurrency",
+    "modal_webhook_dict",
 )
 #: The shortest key a secret may hold (the specification suggests 24 to 64 bytes).
 MIN_SECRET_BYTES: Final = 16

@@ -63,6 +63,8 @@ T = TypeVar("T")
 _BATCH: Final = 64
 #: The sender looks at the outbox at least this often, even when nothing woke it.
 _IDLE_POLL_S: Final = 30.0
+#: Seconds before the outbox is read again after reading it failed.
+_OUTBOX_RETRY_S: Final = 5.0
 #: Longest ``last_error`` kept on a row.
 _MAX_ERROR: Final = 300
 
@@ -434,21 +436,30 @@ class WebhookSender:
         limit = asyncio.Semaphore(self.settings.webhook_concurrency)
         while True:
             self._wake.clear()
-            now = time.time()
-            for delivery in await self.outbox.due(now, _BATCH):
-                if delivery.id in self._inflight:
-                    continue
-                self._inflight.add(delivery.id)
-                task = asyncio.get_running_loop().create_task(self._attempt(delivery, limit))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            next_due = await self.outbox.next_due()
-            wait = _IDLE_POLL_S if next_due is None else min(_IDLE_POLL_S, max(0.0, next_due - time.time()))
-            if next_due is not None and next_due <= time.time() and self._inflight:
-                # What is due is already being attempted; wait for an outcome rather than spin.
-                wait = min(wait + 0.05, 0.5)
+            try:
+                wait = await self._start_due(limit)
+            except Exception:
+                # The outbox failed (a full disk, Modal unreachable): the loop lives on and looks again.
+                log.exception("reading the webhook outbox failed; retrying")
+                wait = _OUTBOX_RETRY_S
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _start_due(self, limit: asyncio.Semaphore) -> float:
+        """Start an attempt for each due delivery; how long to sleep before looking again."""
+        for delivery in await self.outbox.due(time.time(), _BATCH):
+            if delivery.id in self._inflight:
+                continue
+            self._inflight.add(delivery.id)
+            task = asyncio.get_running_loop().create_task(self._attempt(delivery, limit))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        next_due = await self.outbox.next_due()
+        wait = _IDLE_POLL_S if next_due is None else min(_IDLE_POLL_S, max(0.0, next_due - time.time()))
+        if next_due is not None and next_due <= time.time() and self._inflight:
+            # What is due is already being attempted; wait for an outcome rather than spin.
+            wait = min(wait + 0.05, 0.5)
+        return wait
 
     async def _attempt(self, delivery: Delivery, limit: asyncio.Semaphore) -> None:
         try:
