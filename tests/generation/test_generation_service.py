@@ -48,7 +48,7 @@ async def test_the_stream_is_ndjson_progress_then_exactly_one_result(classic: tu
     assert [line["type"] for line in lines[:-1]] == ["progress"] * (len(lines) - 1)
     assert lines[-1]["type"] == "result" and lines[-1]["run_id"] == "n-1"
     assert decode(base64.b64decode(lines[-1]["image"])).size == (40, 30)
-    assert app.state.runs == {}
+    assert len(app.state.runs) == 0
 
 
 async def test_cancel_stops_a_running_run_between_steps() -> None:
@@ -71,7 +71,7 @@ async def test_cancel_stops_a_running_run_between_steps() -> None:
     assert isinstance(terminal, ErrorEvent)
     assert (terminal.problem.status, terminal.problem.detail) == (409, "cancelled")
     assert sum(isinstance(event, (ResultEvent, ErrorEvent)) for event in events) == 1
-    assert app.state.runs == {}
+    assert len(app.state.runs) == 0
 
 
 async def test_sdk_run_raises_the_cancelled_run_as_a_conflict() -> None:

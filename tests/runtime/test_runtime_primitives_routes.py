@@ -27,8 +27,8 @@ from retouch.generation.settings import GenerationSettings
 from retouch.generation.validation import EditJob
 from retouch.image_utils.app import create_app as create_image_utils
 from retouch.image_utils.settings import ImageUtilsSettings
+from retouch.runtime.cancel import CancelToken
 from retouch.segmentation.app import create_app as create_segmentation
-from retouch.segmentation.cancel import CancelToken
 from retouch.segmentation.engines import PreparedImage, Segment
 from retouch.segmentation.engines.grabcut import GrabCutEngine
 from retouch.segmentation.prompts import Prompts

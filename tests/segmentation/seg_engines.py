@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from retouch.segmentation.cancel import CancelToken
+from retouch.runtime.cancel import CancelToken
 from retouch.segmentation.engines import PreparedImage, Segment
 from retouch.segmentation.engines.grabcut import GrabCutEngine
 from retouch.segmentation.prompts import Prompts

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 
 from retouch.generation.__about__ import __version__
-from retouch.generation.routes import RunRegistry, build_routes
+from retouch.generation.routes import build_routes, run_registry
 from retouch.generation.runner import Runner
 from retouch.generation.settings import GenerationSettings
 from retouch.runtime.app import create_service_app
@@ -26,7 +26,7 @@ def create_app(settings: GenerationSettings | None = None) -> Starlette:
     """
     settings = settings or load_settings(GenerationSettings)
     runner = Runner(settings)
-    registry: RunRegistry = {}
+    registry = run_registry()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -34,8 +34,7 @@ def create_app(settings: GenerationSettings | None = None) -> Starlette:
         try:
             yield
         finally:
-            for cancel in registry.values():  # let engine threads stop at their next step
-                cancel.set()
+            registry.cancel_all()  # let engine threads stop at their next step
 
     app = create_service_app(
         name="generation",

@@ -20,21 +20,28 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from retouch.generation.runner import Runner
+from retouch.runtime.cancel import CancelRegistry, CancelToken
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.http import StructResponse, read_struct
 from retouch.runtime.problems import ProblemError
 from retouch.sdk import codec
 from retouch.sdk.models.generation import CancelRunResponse, RunEvent, RunRequest
 
-__all__ = ["NDJSON", "RunRegistry", "build_routes", "event_stream"]
+__all__ = ["NDJSON", "RunRegistry", "build_routes", "event_stream", "run_registry"]
 
 NDJSON = "application/x-ndjson"
 
-#: Cancel flags of the runs in progress, by run id (touched only on the event loop's thread).
-RunRegistry = dict[str, threading.Event]
+#: The runs in progress, by run id (the runtime's one cancel registry; runs are not per caller:
+#: the jobs service cancels the runs it started).
+RunRegistry = CancelRegistry
 
 
-def event_stream(events: asyncio.Queue[RunEvent | None], cancel: threading.Event) -> StreamingResponse:
+def run_registry() -> RunRegistry:
+    """An empty registry of runs, with this service's 409 / 404 details."""
+    return CancelRegistry(busy="run {id!r} is already running", unknown="no run {id!r} is in progress", per_owner=False)
+
+
+def event_stream(events: asyncio.Queue[RunEvent | None], cancel: CancelToken) -> StreamingResponse:
     """The run's events as NDJSON until the terminal one. A client that goes away (Starlette stops
     the body when it sees the disconnect) sets ``cancel`` before the run has ended."""
 
@@ -46,7 +53,7 @@ def event_stream(events: asyncio.Queue[RunEvent | None], cancel: threading.Event
             ended = True
         finally:
             if not ended:
-                cancel.set()
+                cancel.cancel()
 
     return StreamingResponse(
         lines(), media_type=NDJSON, headers={"cache-control": "no-store", "x-accel-buffering": "no"}
@@ -59,10 +66,7 @@ def build_routes(runner: Runner, registry: RunRegistry) -> list[Route]:
     async def run_endpoint(request: Request) -> Response:
         body = await read_struct(request, RunRequest)
         run_id = body.run_id or uuid.uuid4().hex
-        if run_id in registry:
-            raise ProblemError(409, f"run {run_id!r} is already running")
-        cancel = threading.Event()
-        registry[run_id] = cancel  # reserved while validating, so a duplicate id cannot slip in
+        cancel = registry.reserve(run_id)  # while validating too, so a duplicate id cannot slip in
         try:
             job = await run_sync(runner.prepare, body, run_id)
             if runner.state == "failed":
@@ -70,7 +74,7 @@ def build_routes(runner: Runner, registry: RunRegistry) -> list[Route]:
             if not runner.admit():
                 raise ProblemError(503, "too many runs are waiting; retry later", headers={"Retry-After": "5"})
         except BaseException:
-            registry.pop(run_id, None)
+            registry.release(run_id, cancel)
             raise
 
         loop = asyncio.get_running_loop()
@@ -81,8 +85,7 @@ def build_routes(runner: Runner, registry: RunRegistry) -> list[Route]:
                 loop.call_soon_threadsafe(events.put_nowait, item)
 
         def finished() -> None:
-            if registry.get(run_id) is cancel:
-                del registry[run_id]
+            registry.release(run_id, cancel)
             events.put_nowait(None)
 
         def work() -> None:
@@ -98,10 +101,7 @@ def build_routes(runner: Runner, registry: RunRegistry) -> list[Route]:
 
     async def cancel_endpoint(request: Request) -> Response:
         run_id = request.path_params["run_id"]
-        cancel = registry.get(run_id)
-        if cancel is None:
-            raise ProblemError(404, f"no run {run_id!r} is in progress")
-        cancel.set()
+        registry.cancel(run_id)
         return StructResponse(CancelRunResponse(run_id=run_id))
 
     return [

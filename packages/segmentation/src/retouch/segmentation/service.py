@@ -20,6 +20,7 @@ from PIL import Image
 
 from retouch.runtime.assets import available as assets_available
 from retouch.runtime.assets import current_owner, is_asset_id
+from retouch.runtime.cancel import Cancelled, CancelRegistry, CancelToken
 from retouch.runtime.concurrency import run_sync
 from retouch.runtime.images import ImageLimits, encode_image, open_image
 from retouch.runtime.loading import BackgroundLoad
@@ -31,7 +32,6 @@ from retouch.sdk.models.common import Health
 from retouch.sdk.models.segmentation import CancelSmartMaskResponse, SmartMaskRequest, SmartMaskResponse
 from retouch.segmentation.__about__ import __version__
 from retouch.segmentation.cache import ImageCache, image_id_for
-from retouch.segmentation.cancel import Cancelled, CancelRegistry, CancelToken
 from retouch.segmentation.engines import Engine, PreparedImage
 from retouch.segmentation.model_type import resolve_model_type
 from retouch.segmentation.prompts import Prompts, build_prompts, check_request, decode_stroke, nothing_found
@@ -77,7 +77,11 @@ class SegmentationService:
         self.settings = settings
         self.engine = engine
         self.cache: ImageCache[PreparedImage] = ImageCache(settings.cache_bytes)
-        self.cancels = CancelRegistry()
+        self.cancels = CancelRegistry(
+            busy="a request with id {id!r} is already running",
+            unknown="request_id: no running smart-mask request with id {id!r}",
+            field="request_id",
+        )
         self.limits = ImageLimits.from_settings(settings)
         self.loader = BackgroundLoad(
             self._load_engine, what=f"the {engine.name} engine", thread_name="retouch-segmentation-load"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
-    from retouch.segmentation.cancel import CancelToken
+    from retouch.runtime.cancel import CancelToken
     from retouch.segmentation.prompts import Prompts
     from retouch.segmentation.settings import SegmentationSettings
 

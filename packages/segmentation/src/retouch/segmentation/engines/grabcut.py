@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from retouch.segmentation.cancel import CancelToken
+from retouch.runtime.cancel import CancelToken
 from retouch.segmentation.engines import PreparedImage, Segment
 from retouch.segmentation.prompts import Prompts
 from retouch.segmentation.settings import SegmentationSettings

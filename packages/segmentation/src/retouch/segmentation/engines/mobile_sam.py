@@ -33,8 +33,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from retouch.runtime.cancel import CancelToken
 from retouch.runtime.settings import SettingsError, env_name
-from retouch.segmentation.cancel import CancelToken
 from retouch.segmentation.engines import PreparedImage, Segment
 from retouch.segmentation.prompts import Prompts
 from retouch.segmentation.settings import SegmentationSettings
