@@ -66,6 +66,18 @@ def _deliveries_settled(url: str, task_id: str, count: int, headers: dict[str, s
     return found
 
 
+def _outcomes(url: str) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/api/metrics").text
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "retouch_webhook_deliveries_total"
+    }
+
+
 def test_a_finished_job_gets_one_signed_delivery_of_its_status(
     jobs_server: JobsFactory, receiver: tuple[Receiver, str]
 ) -> None:
@@ -123,9 +135,12 @@ def test_a_receiver_that_is_down_for_a_while_gets_the_delivery_after_retries(
     state, hook = receiver
     state.fail_first = 3
     jobs = jobs_server(**FAST)
+    before = _outcomes(jobs.url)
     task_id = _submit(jobs.url, hook)
     [delivery] = _deliveries_settled(jobs.url, task_id, 1)
     assert delivery["state"] == "delivered" and delivery["attempts"] == 4
+    after = _outcomes(jobs.url)
+    assert after["retry"] - before.get("retry", 0) == 3 and after["delivered"] - before.get("delivered", 0) == 1
     attempts = state.all()
     assert [got.answered for got in attempts] == [503, 503, 503, 204]
     # Every retry is the same message: receivers dedupe by webhook-id.
