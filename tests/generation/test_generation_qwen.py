@@ -137,6 +137,8 @@ def test_the_seeds_diffsynth_format_loras_load_and_touch_the_transformer(runner:
     from tiny_qwen import TINY_LORA_LAYERS
 
     engine = _engine(runner)
+    # Loaded with a device map: every weight read straight onto its device (the GPU in production).
+    assert engine.pipeline.hf_device_map == "cpu"
     keys = json.dumps(sorted(_lora_keys(engine.adapters["removal"]))[:2])
     assert ".lora_A.default.weight" in keys and "transformer." not in keys  # really the DiffSynth layout
     assert sorted(engine.pipeline.get_list_adapters()["transformer"]) == [
