@@ -141,15 +141,21 @@ class FakeService:
     async def events(self, request: Request) -> Response:
         release = self.release_second_event
         closed = self.stream_closed
+        # ?heartbeat=S: ": heartbeat" comments every S seconds while waiting, as the jobs service sends.
+        every = float(request.query_params.get("heartbeat", "0"))
 
         async def stream() -> AsyncIterator[bytes]:
             try:
                 last = request.headers.get("last-event-id", "")
                 yield f"id: 1\nevent: progress\ndata: first after {last or 'start'}\n\n".encode()
                 deadline = time.monotonic() + 10
+                beat = time.monotonic() + every
                 # A threading.Event: the test (another thread, another loop) sets it.
-                while not release.is_set() and time.monotonic() < deadline:  # noqa: ASYNC110
+                while not release.is_set() and time.monotonic() < deadline:
                     await asyncio.sleep(0.01)
+                    if every and time.monotonic() >= beat:
+                        beat += every
+                        yield b": heartbeat\n\n"
                 yield b"id: 2\nevent: done\ndata: second\n\n"
             finally:
                 closed.set()

@@ -18,7 +18,7 @@ from retouch.gateway.app import create_app
 
 @pytest.fixture
 def served_gateway(fakes: dict[str, FakeService]) -> Iterator[str]:
-    app = create_app(gateway_settings(fakes, sse_heartbeat_s=0.1))
+    app = create_app(gateway_settings(fakes))
     with serve(app, lifespan="on") as url:
         yield url
 
@@ -53,18 +53,29 @@ async def test_events_arrive_one_by_one(served_gateway: str, fakes: dict[str, Fa
     assert events == ["id: 1", "event: progress", "data: first after 0", "id: 2", "event: done", "data: second"]
 
 
-async def test_heartbeats_while_the_service_is_silent(served_gateway: str, fakes: dict[str, FakeService]) -> None:
+async def test_the_services_heartbeats_pass_through(served_gateway: str, fakes: dict[str, FakeService]) -> None:
     async with (
         httpx.AsyncClient(base_url=served_gateway, timeout=10) as client,
-        client.stream("GET", "/api/generate/stream/t2") as response,
+        client.stream("GET", "/api/generate/stream/t2", params={"heartbeat": "0.05"}) as response,
     ):
         lines = response.aiter_lines()
         seen: list[str] = []
         await asyncio.wait_for(_read_until(lines, "data: first", seen), timeout=10)
-        # Nothing comes from the service until released; the gateway keeps the line alive.
+        # The jobs service keeps the line alive while nothing happens; its comments reach the client.
         await asyncio.wait_for(_read_until(lines, ": heartbeat", seen), timeout=10)
         fakes["job_manager"].release_second_event.set()
         await asyncio.wait_for(_read_until(lines, "data: second", seen), timeout=10)
+
+
+async def test_the_gateway_adds_no_heartbeat_of_its_own(fakes: dict[str, FakeService]) -> None:
+    # One heartbeat layer: the jobs service's. A silent service yields a silent stream (until the
+    # gateway's idle timeout ends it), however short that timeout is.
+    app = create_app(gateway_settings(fakes, stream_idle_timeout=0.5))
+    with serve(app, lifespan="on") as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            response = await asyncio.wait_for(client.get("/api/generate/stream/t4"), timeout=8)
+    assert "data: first after start" in response.text
+    assert [line for line in response.text.splitlines() if line.startswith(":")] == []
 
 
 async def test_a_client_that_leaves_closes_the_service_stream(

@@ -54,7 +54,6 @@ _NOT_RETURNED = frozenset(
 )
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _EVENT_STREAM = b"text/event-stream"
-_HEARTBEAT: Message = {"type": "http.response.body", "body": b": heartbeat\n\n", "more_body": True}
 
 
 async def _read_body(first: Message, receive: Receive, grace: float, min_rate: int) -> bytes | None:
@@ -152,7 +151,6 @@ class Proxy:
     """Sends a request on to an :class:`Upstream` and relays its answer."""
 
     def __init__(self, settings: GatewaySettings) -> None:
-        self.heartbeat_s = settings.sse_heartbeat_s
         self.read_timeout = settings.read_timeout
         self.body_timeout = settings.body_timeout
         self.body_min_rate = settings.body_min_rate
@@ -280,13 +278,12 @@ class Proxy:
             response.close()
 
     async def _relay_events(self, response: UpstreamResponse, receive: Receive, send: Send) -> None:
-        """Relay an event stream as it comes, with heartbeats while the service is silent, until it
-        ends or the client goes away."""
+        """Relay an event stream as it comes until it ends, the client goes away, or the service
+        sends nothing (not even its own heartbeat comments: the jobs service sends them, and the
+        gateway adds no second layer) for ``stream_idle_timeout``."""
         disconnect = asyncio.ensure_future(_wait_disconnect(receive))
         pending: asyncio.Future[bytes] | None = None
-        at_boundary = True
         idle = self.stream_idle_timeout
-        last_heard = time.monotonic()
 
         async def relay(message: Message) -> bool:
             # A client that stops reading would hold the service's stream (and its connection)
@@ -305,26 +302,18 @@ class Proxy:
                     pending = asyncio.ensure_future(response.read(None))
                 done, _ = await asyncio.wait(
                     (pending, disconnect),
-                    timeout=min(self.heartbeat_s, max(0.0, last_heard + idle - time.monotonic())),
+                    timeout=idle,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 if disconnect in done:
                     return
                 if not done:
-                    if time.monotonic() - last_heard >= idle:
-                        log.info("ending an event stream whose service sent nothing for %g s", idle)
-                        break
-                    # Only between events: a comment inside a half-sent event would corrupt it.
-                    if at_boundary and not await relay(_HEARTBEAT):
-                        return
-                    continue
+                    log.info("ending an event stream whose service sent nothing for %g s", idle)
+                    break
                 finished, pending = pending, None
                 chunk = finished.result()
-                last_heard = time.monotonic()
-                if chunk:
-                    at_boundary = chunk.endswith((b"\n\n", b"\r\n\r\n", b"\r\r"))
-                    if not await relay({"type": "http.response.body", "body": chunk, "more_body": True}):
-                        return
+                if chunk and not await relay({"type": "http.response.body", "body": chunk, "more_body": True}):
+                    return
             await relay({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             for task in (pending, disconnect):

@@ -53,8 +53,6 @@ class GatewaySettings(ServiceSettings, kw_only=True):
     #: Seconds a service may take to answer (``POST /api/generate`` waits up to 150 s); an event
     #: stream's events are bounded by ``stream_idle_timeout`` instead.
     read_timeout: float = 180.0
-    #: Seconds of silence on an event stream after which the gateway sends a ``:`` heartbeat comment.
-    sse_heartbeat_s: float = 15.0
     #: Extra headers sent on every call to a service (``Name=value,...``), e.g. Modal's proxy auth
     #: ``Modal-Key=...,Modal-Secret=...``.
     upstream_headers: dict[str, str] = {}
@@ -95,7 +93,6 @@ class GatewaySettings(ServiceSettings, kw_only=True):
             positive=(
                 "connect_timeout",
                 "read_timeout",
-                "sse_heartbeat_s",
                 "health_timeout",
                 "upstream_max_connections",
                 "body_timeout",
