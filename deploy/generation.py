@@ -298,7 +298,10 @@ class QwenService:
 
         if GPU_SNAPSHOT:
             self._start()
-            self.runner.load()
+            # Loaded (onto the GPU) before the snapshot is taken; the restored container's
+            # ensure_loading() below then finds the load done instead of starting another.
+            self.runner.ensure_loading()
+            self.runner.wait_ready()
 
     @modal.enter(snap=False)
     def load(self) -> None:

@@ -186,3 +186,40 @@ def test_provision_uploads_local_loras_to_their_tasks_place_in_the_volume(
     assert len(put) == 2  # the Hub source is left to download_weights
     with pytest.raises(FileNotFoundError, match="no such LoRA file"):
         generation.upload_local_loras({"removal": str(tmp_path / "missing.safetensors")}, Volume())
+
+
+@pytest.mark.parametrize("gpu_snapshot", [False, True])
+def test_the_model_loads_once_with_or_without_gpu_snapshots(
+    load: Any, monkeypatch: pytest.MonkeyPatch, gpu_snapshot: bool
+) -> None:
+    if gpu_snapshot:
+        monkeypatch.setenv("RETOUCH_GENERATION_GPU_SNAPSHOT", "1")
+    generation = load("generation")
+    cls = generation.QwenService._get_user_cls()
+    phases: list[str] = []
+
+    class Runner:
+        started = False
+
+        def ensure_loading(self) -> None:
+            if not self.started:
+                self.started = True
+                phases.append(f"load in {phase}")
+
+        def wait_ready(self, timeout: float | None = None) -> bool:
+            return True
+
+    def start(self: Any) -> None:
+        phases.append(f"start in {phase}")
+        self.runner = Runner()
+
+    monkeypatch.setattr(cls, "_start", start)
+    service = cls.__new__(cls)
+    phase = "snapshot"
+    cls.__dict__["import_libraries"]._get_raw_f()(service)
+    phase = "restore"
+    cls.__dict__["load"]._get_raw_f()(service)
+    if gpu_snapshot:  # the model is in the GPU snapshot: loaded before it, not again after
+        assert phases == ["start in snapshot", "load in snapshot"]
+    else:
+        assert phases == ["start in restore", "load in restore"]
