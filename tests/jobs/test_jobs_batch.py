@@ -198,3 +198,32 @@ def _webp(data: bytes | None = None) -> bytes:
     buf = io.BytesIO()
     Image.open(io.BytesIO(data or png())).save(buf, format="WEBP", lossless=True)
     return buf.getvalue()
+
+
+def test_a_big_picture_goes_up_once_as_an_asset(jobs: ServerThread, tmp_path: Path) -> None:
+    import random
+
+    from retouch.sdk.resources.assets import content_id
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = random.Random(3)
+    noise = Image.frombytes("RGB", (700, 700), bytes(rng.randrange(256) for _ in range(700 * 700 * 3)))
+    noise.save(folder / "big.png")
+    data = (folder / "big.png").read_bytes()
+    assert len(data) > 1024 * 1024
+    sent: list[tuple[str, str, int]] = []
+
+    class Recording(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            sent.append((request.method, request.url.path, len(request.content)))
+            return super().handle_request(request)
+
+    with Client(jobs.url, api_key="", transport=Recording()) as client:
+        report = client.batch(folder, task_type="white-balance", out=tmp_path / "out")
+    assert [o.status for o in report.outcomes] == ["done"], report
+    uploads = [size for method, path, size in sent if (method, path) == ("POST", "/api/assets")]
+    submits = [size for method, path, size in sent if (method, path) == ("POST", "/api/generate/async")]
+    assert uploads == [len(data)] and len(submits) == 1 and submits[0] < 10_000, sent
+    assert httpx.get(f"{jobs.url}/api/assets/{content_id(data)}").status_code == 200
+    assert Image.open(tmp_path / "out" / "big.png").size == (700, 700)

@@ -28,8 +28,10 @@ import msgspec
 
 from retouch.sdk import _codec
 from retouch.sdk._base import NOT_GIVEN, Timeout
+from retouch.sdk.codec import AssetRef
 from retouch.sdk.errors import RetouchError
 from retouch.sdk.models.generation import GenerationRequest, TaskType
+from retouch.sdk.resources.assets import worth_uploading
 from retouch.sdk.resources.jobs import build_request
 
 if TYPE_CHECKING:
@@ -199,9 +201,21 @@ class _Prepared(NamedTuple):
     key: str
 
 
-def _prepare(item: BatchFile, task_type: TaskType, prompt: str, options: dict[str, Any]) -> _Prepared:
-    image = item.source.read_bytes()
-    mask = item.mask.read_bytes() if item.mask is not None else None
+class _Read(NamedTuple):
+    image: bytes
+    mask: bytes | None
+
+
+def _read(item: BatchFile) -> _Read:
+    return _Read(item.source.read_bytes(), item.mask.read_bytes() if item.mask is not None else None)
+
+
+def _prepare(
+    read: _Read, image: bytes | AssetRef, task_type: TaskType, prompt: str, options: dict[str, Any]
+) -> _Prepared:
+    """The job's request (``image``: the picture, or its asset reference) and its key (from the
+    picture's bytes either way, so a rerun maps to the same job)."""
+    mask = read.mask
     request = build_request(
         image,
         task_type=task_type,
@@ -211,7 +225,7 @@ def _prepare(item: BatchFile, task_type: TaskType, prompt: str, options: dict[st
         reference_mask=None,
         options=options,
     )
-    return _Prepared(request, idempotency_key(image, mask, task_type, prompt, options))
+    return _Prepared(request, idempotency_key(read.image, mask, task_type, prompt, options))
 
 
 def _failed(item: BatchFile, error: str, task_id: str | None = None) -> BatchOutcome:
@@ -227,7 +241,10 @@ def _one(
         return BatchOutcome(name=item.name, status="skipped", output=str(item.output))
     task_id = None
     try:
-        prepared = _prepare(item, task_type, prompt, options)
+        read = _read(item)
+        # A big picture goes up once as an asset (as ``edit`` does) instead of inside the request.
+        image = client.assets.ref(read.image, timeout=timeout) if worth_uploading(read.image) else read.image
+        prepared = _prepare(read, image, task_type, prompt, options)
         task_id = client.jobs.submit(prepared.request, idempotency_key=prepared.key, timeout=timeout).task_id
         final = client.jobs.wait(task_id, timeout=timeout)
         if final.status != "done":
@@ -247,7 +264,9 @@ async def _one_async(
         return BatchOutcome(name=item.name, status="skipped", output=str(item.output))
     task_id = None
     try:
-        prepared = await asyncio.to_thread(_prepare, item, task_type, prompt, options)
+        read = await asyncio.to_thread(_read, item)
+        image = await client.assets.ref(read.image, timeout=timeout) if worth_uploading(read.image) else read.image
+        prepared = _prepare(read, image, task_type, prompt, options)
         task_id = (await client.jobs.submit(prepared.request, idempotency_key=prepared.key, timeout=timeout)).task_id
         final = await client.jobs.wait(task_id, timeout=timeout)
         if final.status != "done":
