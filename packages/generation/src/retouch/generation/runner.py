@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from retouch.generation.__about__ import __version__
 from retouch.generation.compositing import composite
-from retouch.generation.engines import Cancelled, Engine, RunCancelled, check_cancelled, create_engine
+from retouch.generation.engines import CancelCheck, Engine, RunCancelled, check_cancelled, create_engine
 from retouch.generation.settings import GenerationSettings
 from retouch.generation.validation import EditJob, validate
 from retouch.runtime.images import encode_image
@@ -142,7 +142,7 @@ class Runner:
         with self._count_lock:
             self.pending -= 1
 
-    def execute(self, job: EditJob, on_event: EventSink = _ignore, cancelled: Cancelled = _never) -> ResultEvent:
+    def execute(self, job: EditJob, on_event: EventSink = _ignore, cancelled: CancelCheck = _never) -> ResultEvent:
         """Run a prepared job: progress to ``on_event``, the result returned; raises
         :class:`~retouch.generation.engines.RunCancelled` or another ProblemError on failure."""
         started = time.perf_counter()
@@ -212,7 +212,9 @@ class Runner:
         )
 
     @staticmethod
-    def _wait(done: Callable[[float], bool], stage: Stage, emit: Callable[[Stage], None], cancelled: Cancelled) -> None:
+    def _wait(
+        done: Callable[[float], bool], stage: Stage, emit: Callable[[Stage], None], cancelled: CancelCheck
+    ) -> None:
         """Until ``done(seconds)`` (which may block that long) holds, say ``stage`` now and then;
         stop if cancelled. A first, non-blocking ``done(0)`` decides whether there is a wait."""
         if done(0):
@@ -225,11 +227,11 @@ class Runner:
                 emit(stage)
                 last = time.monotonic()
 
-    def run(self, request: RunRequest, on_event: EventSink = _ignore, cancelled: Cancelled = _never) -> ResultEvent:
+    def run(self, request: RunRequest, on_event: EventSink = _ignore, cancelled: CancelCheck = _never) -> ResultEvent:
         """Validate and run ``request``; raises a ProblemError (4xx/5xx, 409 when cancelled)."""
         return self.execute(self.prepare(request), on_event, cancelled)
 
-    def report(self, job: EditJob, on_event: EventSink, cancelled: Cancelled = _never) -> ResultEvent | ErrorEvent:
+    def report(self, job: EditJob, on_event: EventSink, cancelled: CancelCheck = _never) -> ResultEvent | ErrorEvent:
         """Execute ``job`` and hand ``on_event`` every event, ending with exactly one result or
         error event (also returned); never raises for a failed run."""
         terminal: ResultEvent | ErrorEvent
@@ -254,7 +256,7 @@ def default_runner() -> Runner:
     return Runner(load_settings(GenerationSettings))
 
 
-def run(request: RunRequest, on_event: EventSink | None = None, cancelled: Cancelled | None = None) -> ResultEvent:
+def run(request: RunRequest, on_event: EventSink | None = None, cancelled: CancelCheck | None = None) -> ResultEvent:
     """Edit ``request`` in this process, without HTTP (what a GPU worker function calls).
 
     Uses :func:`default_runner` (settings from the environment; the model loads on the first call,

@@ -21,10 +21,20 @@ from retouch.generation.validation import EditJob
 from retouch.runtime.problems import ProblemError
 from retouch.sdk.models.generation import Stage
 
-__all__ = ["Cancelled", "EditResult", "Engine", "ProgressCallback", "RunCancelled", "check_cancelled", "create_engine"]
+__all__ = [
+    "CancelCheck",
+    "EditResult",
+    "Engine",
+    "ProgressCallback",
+    "RunCancelled",
+    "check_cancelled",
+    "create_engine",
+]
 
-#: Returns ``True`` once the run should stop.
-Cancelled = Callable[[], bool]
+#: Returns ``True`` once the run should stop (polled between steps; the runtime's
+#: ``CancelToken.is_set`` is one). Not to be confused with ``retouch.runtime.cancel.Cancelled``, the
+#: exception a cancelled smart-mask request raises.
+CancelCheck = Callable[[], bool]
 
 
 class ProgressCallback(Protocol):
@@ -44,7 +54,7 @@ class RunCancelled(ProblemError):
         super().__init__(409, "cancelled")
 
 
-def check_cancelled(cancelled: Cancelled) -> None:
+def check_cancelled(cancelled: CancelCheck) -> None:
     """Raise :class:`RunCancelled` if the run should stop."""
     if cancelled():
         raise RunCancelled()
@@ -76,7 +86,7 @@ class Engine(Protocol):
     def check(self, job: EditJob) -> None:
         """Refuse (4xx) a job this engine cannot do, before any model work."""
 
-    def edit(self, job: EditJob, on_progress: ProgressCallback, cancelled: Cancelled) -> EditResult:
+    def edit(self, job: EditJob, on_progress: ProgressCallback, cancelled: CancelCheck) -> EditResult:
         """Do the edit; raise :class:`RunCancelled` as soon as ``cancelled()`` says so."""
         ...
 

@@ -42,7 +42,7 @@ from PIL import Image
 from retouch.generation.compositing import edit_region
 from retouch.generation.conditioning import PROFILES, Framed, Profiled, mask_bbox
 from retouch.generation.engines import (
-    Cancelled,
+    CancelCheck,
     EditResult,
     Engine,
     ProgressCallback,
@@ -454,7 +454,7 @@ class QwenEngine:
         box = mask_bbox(job.mask) if job.mask is not None else None
         return plan_crop(job.size, box, self.area, whole=job.input_quality != "original")
 
-    def _prefill(self, picture: Image.Image, mask: Image.Image, job: EditJob, cancelled: Cancelled) -> Image.Image:
+    def _prefill(self, picture: Image.Image, mask: Image.Image, job: EditJob, cancelled: CancelCheck) -> Image.Image:
         engine = self.prefill_engine
         if engine is None:
             raise RuntimeError("the seed removal profile has no pre-fill engine (the engine is not loaded)")
@@ -463,7 +463,7 @@ class QwenEngine:
         )
         return engine.edit(crop_job, _quiet, cancelled).image.convert("RGB")
 
-    def condition(self, job: EditJob, plan: CropPlan, cancelled: Cancelled = _never) -> tuple[str, Profiled]:
+    def condition(self, job: EditJob, plan: CropPlan, cancelled: CancelCheck = _never) -> tuple[str, Profiled]:
         """The profile used for ``job`` and its answer for the ``plan``'s frame."""
         picture = plan.to_frame(job.image)
         mask = plan.to_frame(job.mask, mask=True) if job.mask is not None else None
@@ -510,7 +510,7 @@ class QwenEngine:
         pipe.load_lora_weights(weights, adapter_name=slot, hotswap=True)
         self._slot_holds[slot] = content
 
-    def edit(self, job: EditJob, on_progress: ProgressCallback, cancelled: Cancelled) -> EditResult:
+    def edit(self, job: EditJob, on_progress: ProgressCallback, cancelled: CancelCheck) -> EditResult:
         """Run the pipeline on the crop with the task's adapter and paste the result back; stops
         between steps when cancelled."""
         import torch
