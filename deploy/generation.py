@@ -96,6 +96,8 @@ QUALITY = deploy_str("RETOUCH_QWEN_QUALITY", "")
 COMPILE = deploy_flag("RETOUCH_QWEN_COMPILE", False)
 #: Modal GPU memory snapshots (opt-in): the model is loaded before the snapshot, onto the GPU.
 GPU_SNAPSHOT = deploy_flag("RETOUCH_GENERATION_GPU_SNAPSHOT", False)
+#: Service settings taken from the deploying shell when set there.
+PASSED_THROUGH = ("RETOUCH_QWEN_PROFILES", "RETOUCH_QWEN_STRICT_LORAS", "RETOUCH_QWEN_PREFILL_ENGINE")
 #: Seconds a run may take, loading included.
 RUN_TIMEOUT_S = 1800
 #: Modal's largest Queue item.
@@ -133,6 +135,12 @@ def service_environment() -> dict[str, str]:
     }
     if QUALITY:
         env["RETOUCH_QWEN_QUALITY"] = QUALITY
+    # The service's own choices, exported before deploying: which profile each LoRA family gets,
+    # whether a LoRA that fails its check fails start-up.
+    for name in PASSED_THROUGH:
+        value = os.environ.get(name, "").strip()
+        if value:
+            env[name] = value
     if COMPILE:
         env["RETOUCH_QWEN_COMPILE"] = "1"
         env["TORCHINDUCTOR_CACHE_DIR"] = INDUCTOR_CACHE_DIR

@@ -223,3 +223,15 @@ def test_the_model_loads_once_with_or_without_gpu_snapshots(
         assert phases == ["start in snapshot", "load in snapshot"]
     else:
         assert phases == ["start in restore", "load in restore"]
+
+
+def test_profiles_and_strictness_exported_before_deploying_reach_the_service(
+    load: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retouch.generation.settings import GenerationSettings
+    from retouch.runtime.settings import load_settings
+
+    monkeypatch.setenv("RETOUCH_QWEN_PROFILES", "removal=instruct")
+    monkeypatch.setenv("RETOUCH_QWEN_STRICT_LORAS", "1")
+    settings = load_settings(GenerationSettings, environ=load("generation").service_environment())
+    assert settings.qwen_profiles == {"removal": "instruct"} and settings.qwen_strict_loras
