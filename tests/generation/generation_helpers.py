@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from starlette.applications import Starlette
 
-from retouch.generation.engines import CancelCheck, EditResult, ProgressCallback, check_cancelled
+from retouch.generation.engines import CancelCheck, EditResult, StageCallback, check_cancelled
 from retouch.generation.settings import GenerationSettings
 from retouch.generation.validation import EditJob
 from retouch.sdk import AsyncClient
@@ -87,7 +87,7 @@ class SlowEngine:
     def check(self, job: EditJob) -> None:
         return None
 
-    def edit(self, job: EditJob, on_progress: ProgressCallback, cancelled: CancelCheck) -> EditResult:
+    def edit(self, job: EditJob, on_progress: StageCallback, cancelled: CancelCheck) -> EditResult:
         self.started.set()
         try:
             for step in range(self.steps):

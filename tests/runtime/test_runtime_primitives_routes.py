@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from retouch.generation.app import create_app as create_generation
-from retouch.generation.engines import CancelCheck, EditResult, ProgressCallback
+from retouch.generation.engines import CancelCheck, EditResult, StageCallback
 from retouch.generation.settings import GenerationSettings
 from retouch.generation.validation import EditJob
 from retouch.image_utils.app import create_app as create_image_utils
@@ -79,7 +79,7 @@ class WhiteEngine:
     def check(self, job: EditJob) -> None:
         return None
 
-    def edit(self, job: EditJob, on_progress: ProgressCallback, cancelled: CancelCheck) -> EditResult:
+    def edit(self, job: EditJob, on_progress: StageCallback, cancelled: CancelCheck) -> EditResult:
         return EditResult(image=Image.new("RGB", job.size, (255, 255, 255)))
 
 

@@ -25,8 +25,8 @@ __all__ = [
     "CancelCheck",
     "EditResult",
     "Engine",
-    "ProgressCallback",
     "RunCancelled",
+    "StageCallback",
     "check_cancelled",
     "create_engine",
 ]
@@ -37,7 +37,7 @@ __all__ = [
 CancelCheck = Callable[[], bool]
 
 
-class ProgressCallback(Protocol):
+class StageCallback(Protocol):
     """Receives an engine's progress: its stage and, while denoising, the step."""
 
     def __call__(
@@ -86,7 +86,7 @@ class Engine(Protocol):
     def check(self, job: EditJob) -> None:
         """Refuse (4xx) a job this engine cannot do, before any model work."""
 
-    def edit(self, job: EditJob, on_progress: ProgressCallback, cancelled: CancelCheck) -> EditResult:
+    def edit(self, job: EditJob, on_progress: StageCallback, cancelled: CancelCheck) -> EditResult:
         """Do the edit; raise :class:`RunCancelled` as soon as ``cancelled()`` says so."""
         ...
 

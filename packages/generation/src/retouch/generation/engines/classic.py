@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter
 
 from retouch.generation.conditioning import cutout, mask_bbox
-from retouch.generation.engines import CancelCheck, EditResult, ProgressCallback, check_cancelled
+from retouch.generation.engines import CancelCheck, EditResult, StageCallback, check_cancelled
 from retouch.generation.engines.exemplar import exemplar_fill
 from retouch.generation.engines.white_balance import white_balance
 from retouch.generation.settings import GenerationSettings
@@ -214,7 +214,7 @@ class ClassicEngine:
                 "the classic engine inserts from a reference: give reference_image and reference_mask_R",
             )
 
-    def edit(self, job: EditJob, on_progress: ProgressCallback, cancelled: CancelCheck) -> EditResult:
+    def edit(self, job: EditJob, on_progress: StageCallback, cancelled: CancelCheck) -> EditResult:
         """Run the task's edit as one step."""
         on_progress("denoising", 0, 1, f"classic {job.task}")
         check_cancelled(cancelled)

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from retouch.generation.compositing import binary
-from retouch.generation.engines import CancelCheck, EditResult, ProgressCallback, check_cancelled
+from retouch.generation.engines import CancelCheck, EditResult, StageCallback, check_cancelled
 from retouch.generation.settings import GenerationSettings
 from retouch.generation.validation import EditJob
 from retouch.runtime.problems import field_error
@@ -152,7 +152,7 @@ class LamaEngine:
         if job.extra_conditions:
             raise field_error("conditional_images", "the lama engine uses no condition images beyond the mask")
 
-    def edit(self, job: EditJob, on_progress: ProgressCallback, cancelled: CancelCheck) -> EditResult:
+    def edit(self, job: EditJob, on_progress: StageCallback, cancelled: CancelCheck) -> EditResult:
         """Inpaint the crop around the mask in one forward pass."""
         if self._model is None:
             raise RuntimeError("the lama engine is not loaded yet")

@@ -45,8 +45,8 @@ from retouch.generation.engines import (
     CancelCheck,
     EditResult,
     Engine,
-    ProgressCallback,
     RunCancelled,
+    StageCallback,
     check_cancelled,
 )
 from retouch.generation.letterbox import CropPlan, paste_back, paste_back_colour, plan_crop
@@ -510,7 +510,7 @@ class QwenEngine:
         pipe.load_lora_weights(weights, adapter_name=slot, hotswap=True)
         self._slot_holds[slot] = content
 
-    def edit(self, job: EditJob, on_progress: ProgressCallback, cancelled: CancelCheck) -> EditResult:
+    def edit(self, job: EditJob, on_progress: StageCallback, cancelled: CancelCheck) -> EditResult:
         """Run the pipeline on the crop with the task's adapter and paste the result back; stops
         between steps when cancelled."""
         import torch
