@@ -135,3 +135,10 @@ def test_installed_entry_points_with_a_missing_module_are_skipped() -> None:
     assert names == {"image_utils", "segmentation", "generation", "job_manager"}
     assert all(not spec.importable() for spec in stack.skipped)
     assert all(spec.importable() for spec in stack.services)
+
+
+def test_only_the_gateway_caps_connections_per_client_address() -> None:
+    inherited = StackSettings(base_env={"RETOUCH_MAX_CONNECTIONS_PER_CLIENT": "40"})
+    assert "RETOUCH_MAX_CONNECTIONS_PER_CLIENT" not in _env(inherited)
+    assert _env(inherited, GATEWAY)["RETOUCH_MAX_CONNECTIONS_PER_CLIENT"] == "40"
+    assert _env(StackSettings(base_env={}), GATEWAY)["RETOUCH_MAX_CONNECTIONS_PER_CLIENT"] == "256"

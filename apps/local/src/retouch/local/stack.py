@@ -15,6 +15,7 @@ from typing import IO, Any
 from retouch.local.ports import free_ports, is_loopback, port_in_use
 from retouch.local.services import GATEWAY, ServiceSpec, StackError, discover_services, select_services, url_var
 from retouch.local.supervisor import LogFormat, LogSink, ManagedProcess, describe_exit
+from retouch.runtime.protocol import MAX_CONNECTIONS_VAR
 from retouch.runtime.settings import new_token
 
 __all__ = ["ChildExited", "Stack", "StackInterrupted", "StackSettings", "build_env", "default_web_dir"]
@@ -24,6 +25,8 @@ __all__ = ["ChildExited", "Stack", "StackInterrupted", "StackSettings", "build_e
 #: weights (classic, GrabCut).
 ENGINE_DEFAULTS = {"RETOUCH_GENERATION_ENGINE": "auto", "RETOUCH_SEGMENTATION_ENGINE": "auto"}
 SERVICE_HOST = "127.0.0.1"
+#: Connections one client address may hold to the gateway at once.
+GATEWAY_CONNECTIONS_PER_CLIENT = 256
 
 
 def default_web_dir() -> Path | None:
@@ -139,7 +142,12 @@ def build_env(
     # Readable text in a terminal; JSON lines when the stack's own output is JSON.
     env.setdefault("RETOUCH_LOG_JSON", "true" if settings.log_format == "json" else "false")
     env["PYTHONUNBUFFERED"] = "1"
+    if spec.name != "gateway":
+        # Never for the services: the gateway's pool is one address with many connections.
+        env.pop(MAX_CONNECTIONS_VAR, None)
     if spec.name == "gateway":
+        # The public entry point: one client address may not take every socket it has.
+        env.setdefault(MAX_CONNECTIONS_VAR, str(GATEWAY_CONNECTIONS_PER_CLIENT))
         if settings.api_keys is not None:
             env["RETOUCH_API_KEYS"] = settings.api_keys
         if web_dir is not None:

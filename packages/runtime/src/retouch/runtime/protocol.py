@@ -5,21 +5,34 @@ head one byte at a time (or nothing at all) holds it for ever. Here the whole he
 must arrive within ``header_timeout`` seconds of the connection opening (or of the previous
 response ending); otherwise the connection is closed. Bytes trickling in do not extend the
 deadline, so the head's minimum rate is its size over ``header_timeout``.
+
+Optionally (``RETOUCH_MAX_CONNECTIONS_PER_CLIENT``, the gateway's local stack sets it) one client
+address may hold at most that many connections at once; further ones are closed as they open, so
+one address cannot take every socket the process may have.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["DEFAULT_HEADER_TIMEOUT", "HEADER_TIMEOUT_VAR", "GuardedH11Protocol", "header_timeout_from_env"]
+__all__ = [
+    "DEFAULT_HEADER_TIMEOUT",
+    "HEADER_TIMEOUT_VAR",
+    "MAX_CONNECTIONS_VAR",
+    "GuardedH11Protocol",
+    "header_timeout_from_env",
+    "max_connections_from_env",
+]
 
 #: Seconds a client may take to send a request's head.
 DEFAULT_HEADER_TIMEOUT = 10.0
 HEADER_TIMEOUT_VAR = "RETOUCH_HEADER_TIMEOUT"
+MAX_CONNECTIONS_VAR = "RETOUCH_MAX_CONNECTIONS_PER_CLIENT"
 
 
 def header_timeout_from_env() -> float:
@@ -36,24 +49,59 @@ def header_timeout_from_env() -> float:
     return value
 
 
+def max_connections_from_env() -> int:
+    """``RETOUCH_MAX_CONNECTIONS_PER_CLIENT`` (0 or unset: no cap)."""
+    raw = os.environ.get(MAX_CONNECTIONS_VAR, "").strip()
+    if not raw:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{MAX_CONNECTIONS_VAR}={raw!r} is not a whole number") from None
+    if value < 0:
+        raise ValueError(f"{MAX_CONNECTIONS_VAR} must not be negative, got {raw!r}")
+    return value
+
+
 class GuardedH11Protocol(H11Protocol):
     """``H11Protocol`` that closes a connection whose request head is not complete in time."""
 
     #: Set by :mod:`retouch.runtime.serve` before the server starts.
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    #: Connections one client address may hold at once (0: no cap).
+    max_connections_per_client: int = 0
+    #: Open connections by client address (one server per process).
+    open_by_client: ClassVar[collections.Counter[str]] = collections.Counter()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._counted_as: str | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Accept the connection and start the clock for its first request head."""
+        """Accept the connection (unless its address holds its share already) and start the
+        clock for its first request head."""
         super().connection_made(transport)
+        cap = self.max_connections_per_client
+        address = self.client[0] if self.client else None
+        if cap and address is not None:
+            if self.open_by_client[address] >= cap:
+                transport.close()
+                return
+            self.open_by_client[address] += 1
+            self._counted_as = address
         self._arm_head_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Forget the deadline of a connection that is gone."""
+        """Forget the deadline (and the address's count) of a connection that is gone."""
         self._disarm_head_deadline()
+        if self._counted_as is not None:
+            left = self.open_by_client[self._counted_as] - 1
+            if left > 0:
+                self.open_by_client[self._counted_as] = left
+            else:
+                del self.open_by_client[self._counted_as]
+            self._counted_as = None
         super().connection_lost(exc)
 
     def handle_events(self) -> None:

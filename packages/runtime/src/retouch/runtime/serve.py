@@ -2,7 +2,8 @@
 
 The target is an app factory taking no arguments (it reads its settings from the environment).
 Connections are served by :class:`~retouch.runtime.protocol.GuardedH11Protocol`: a request head
-must arrive within ``RETOUCH_HEADER_TIMEOUT`` seconds (default 10).
+must arrive within ``RETOUCH_HEADER_TIMEOUT`` seconds (default 10), and one client address may
+hold at most ``RETOUCH_MAX_CONNECTIONS_PER_CLIENT`` connections (default: no cap).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from retouch.runtime.protocol import GuardedH11Protocol, header_timeout_from_env
+from retouch.runtime.protocol import GuardedH11Protocol, header_timeout_from_env, max_connections_from_env
 
 __all__ = ["main"]
 
@@ -28,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         GuardedH11Protocol.header_timeout = header_timeout_from_env()
+        GuardedH11Protocol.max_connections_per_client = max_connections_from_env()
     except ValueError as exc:
         parser.error(str(exc))
     uvicorn.run(
