@@ -34,7 +34,9 @@ def with_mask_image(request: R) -> R:
         data = Base64Bytes.parse(raw)
     except ValueError as exc:
         raise field_error("mask_image", f"is not base64 (or a data: URL): {exc}") from None
-    given = request.mask if request.mask is not None else (request.conditional_images or [None])[0]
+    given: bytes | None = request.mask
+    if given is None and request.conditional_images:
+        given = request.conditional_images[0]
     if given is None:
         return msgspec.structs.replace(request, mask=data, mask_image=None)
     if bytes(given) != bytes(data):
