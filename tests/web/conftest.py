@@ -47,14 +47,31 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture
 def open_editor(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """``open_editor(stack, api_key=API_KEY, width=1280, height=800)`` -> an :class:`EditorPage`.
+    """``open_editor(stack, api_key=API_KEY, width=1280, height=800, touch=False, locale=None)`` -> an
+    :class:`EditorPage` (``touch``: a phone's touch screen, coarse pointer).
     Every page it opened is closed afterwards; a console error on any of them fails the test."""
     pages: list[EditorPage] = []
 
     def opener(
-        stack: Stack, *, api_key: str | None = API_KEY, width: int = 1280, height: int = 800, query: str = ""
+        stack: Stack,
+        *,
+        api_key: str | None = API_KEY,
+        width: int = 1280,
+        height: int = 800,
+        query: str = "",
+        touch: bool = False,
+        locale: str | None = None,
     ) -> EditorPage:
-        editor = EditorPage.open(browser, stack, request.node.name, api_key=api_key, size=(width, height), query=query)
+        editor = EditorPage.open(
+            browser,
+            stack,
+            request.node.name,
+            api_key=api_key,
+            size=(width, height),
+            query=query,
+            touch=touch,
+            locale=locale,
+        )
         pages.append(editor)
         return editor
 

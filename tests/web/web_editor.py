@@ -174,8 +174,15 @@ class EditorPage:
         api_key: str | None,
         size: tuple[int, int],
         query: str = "",
+        touch: bool = False,
+        locale: str | None = None,
     ) -> EditorPage:
-        context = browser.new_context(viewport={"width": size[0], "height": size[1]}, accept_downloads=True)
+        options: dict[str, Any] = {"viewport": {"width": size[0], "height": size[1]}, "accept_downloads": True}
+        if touch:
+            options.update(has_touch=True, is_mobile=True, device_scale_factor=2)
+        if locale:
+            options["locale"] = locale
+        context = browser.new_context(**options)
         if api_key is not None:
             context.add_init_script(f"window.localStorage.setItem('retouch.apiKey', {json.dumps(api_key)});")
         page = context.new_page()

@@ -317,6 +317,7 @@ const pictures = {
     results.showCurrent();
     // Back to the picture the job made, for keyboard and screen-reader users too.
     $("stage").focus({ preventScroll: true });
+    $("stage").scrollIntoView({ block: "nearest" });
     ui.announce(t("result.focus", { number: session.index }));
   },
 };
