@@ -34,6 +34,8 @@ __all__ = ["ANONYMOUS_PREFIX", "JOB_SUBMIT_PATHS", "AnonymousAccess", "JobQuota"
 ANONYMOUS_PREFIX = "anon-"
 #: Submitting these creates a generation job (what the quota counts).
 JOB_SUBMIT_PATHS = frozenset({"/api/generate", "/api/generate/async"})
+#: A batch submit counts as one against the quota (its size is bounded by the jobs service).
+BATCH_PREFIX = "/api/generate/batch"
 _QUOTA_WINDOW_S = 3600.0
 #: Open to keyless callers without an origin once anonymous access is enabled.
 SYSTEM_HEALTH = "/api/system/health"
@@ -115,7 +117,8 @@ class AnonymousAccess:
         wait = self.limiter.acquire(address.encode())
         if wait:
             return wait, f"rate limit exceeded for anonymous calls from this address; retry in {wait} s"
-        if scope.get("method") == "POST" and scope.get("path") in JOB_SUBMIT_PATHS:
+        path = str(scope.get("path", ""))
+        if scope.get("method") == "POST" and (path in JOB_SUBMIT_PATHS or path.startswith(BATCH_PREFIX)):
             wait = self.quota.take(address)
             if wait:
                 return wait, (

@@ -83,7 +83,8 @@ class JobStatus(msgspec.Struct, kw_only=True):
 
     @property
     def done(self) -> bool:
-        """Whether the job reached a terminal status (it will not change again)."""
+        """Whether the job reached a terminal status (it will not change again): ``done``, ``error``
+        or ``cancelled``; ``status == "done"`` is the one with a result."""
         return self.status in TERMINAL_STATUSES
 
 
