@@ -4,6 +4,7 @@ client address and origin, a rate limit and a job quota per address; keyed calle
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from gateway_fakes import PROBLEM_JSON, FakeService, gateway_settings
 
+from retouch.gateway.anonymous import AnonymousAccess
 from retouch.gateway.app import create_app
 from retouch.gateway.settings import GatewaySettings
 from retouch.runtime.settings import SettingsError, load_settings
@@ -153,3 +155,15 @@ async def test_system_health_is_open_to_the_seed_clients_server(make: Callable[.
 async def test_system_health_needs_a_key_without_anonymous_access(make_gateway: Any) -> None:
     gateway = await make_gateway(api_keys=[KEY])
     assert (await gateway.get("/api/system/health")).status_code == 401
+
+
+def test_idle_addresses_are_forgotten() -> None:
+    access = AnonymousAccess([SEED], per_minute=60, burst=5, jobs_per_hour=10)
+    scope = {"method": "POST", "path": "/api/generate/async", "headers": []}
+    for i in range(10):
+        assert access.admit(scope, f"10.1.0.{i}") == (0, "")
+    assert access.tracked == 10
+    access.prune()
+    assert access.tracked == 10, "still in their windows"
+    access.prune(now=time.monotonic() + 2 * 3600)
+    assert access.tracked == 0

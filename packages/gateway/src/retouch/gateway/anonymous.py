@@ -37,6 +37,8 @@ JOB_SUBMIT_PATHS = frozenset({"/api/generate", "/api/generate/async"})
 #: A batch submit counts as one against the quota (its size is bounded by the jobs service).
 BATCH_PREFIX = "/api/generate/batch"
 _QUOTA_WINDOW_S = 3600.0
+#: Admissions between two sweeps of idle addresses' state.
+_PRUNE_EVERY = 4096
 #: Open to keyless callers without an origin once anonymous access is enabled.
 SYSTEM_HEALTH = "/api/system/health"
 
@@ -67,6 +69,11 @@ class JobQuota:
         self.per_hour = per_hour
         self._submits: dict[str, deque[float]] = {}
 
+    def prune(self, now: float) -> None:
+        """Forget addresses with nothing left in the window (their memory is not kept for ever)."""
+        for address in [a for a, times in self._submits.items() if not times or now - times[-1] >= _QUOTA_WINDOW_S]:
+            del self._submits[address]
+
     def take(self, address: str, now: float | None = None) -> int:
         """Count one job for ``address``: 0 when it may go, else whole seconds until it could."""
         if self.per_hour <= 0:
@@ -88,6 +95,7 @@ class AnonymousAccess:
         self.origins = frozenset(origin.rstrip("/") for origin in origins if origin.strip())
         self.limiter = RateLimiter(per_minute, burst)
         self.quota = JobQuota(jobs_per_hour)
+        self._admitted = 0
 
     @property
     def enabled(self) -> bool:
@@ -112,8 +120,28 @@ class AnonymousAccess:
         digest = hashlib.sha256(f"{address}\n{origin}".encode()).hexdigest()[:24]
         return f"{ANONYMOUS_PREFIX}{digest}".encode()
 
+    @property
+    def tracked(self) -> int:
+        """How many client addresses' state is kept now."""
+        return len(self.limiter._buckets.keys() | {key.encode() for key in self.quota._submits})
+
+    def prune(self, now: float | None = None) -> None:
+        """Forget the state of idle addresses (anonymous addresses are unbounded, unlike keys);
+        called by itself every few thousand admissions."""
+        now = time.monotonic() if now is None else now
+        self.quota.prune(now)
+        limiter = self.limiter
+        idle = [
+            key for key, (tokens, at) in limiter._buckets.items() if tokens + (now - at) * limiter.rate >= limiter.burst
+        ]
+        for key in idle:
+            del limiter._buckets[key]
+
     def admit(self, scope: Scope, address: str) -> tuple[int, str]:
         """``(0, "")`` when the request may go, else ``(seconds to wait, why)``."""
+        self._admitted += 1
+        if self._admitted % _PRUNE_EVERY == 0:
+            self.prune()
         wait = self.limiter.acquire(address.encode())
         if wait:
             return wait, f"rate limit exceeded for anonymous calls from this address; retry in {wait} s"
