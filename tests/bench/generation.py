@@ -170,8 +170,8 @@ def bench_qwen(rounds: int, steps: int) -> dict[str, Any]:
             quality="best",
             true_cfg_scale=runner.settings.qwen_default_cfg_scale,
         )
-        # The direct call gets exactly what the engine would pass (its profile's pictures, with the
-        # pre-fill, at its frame), prepared ahead of time.
+        # The direct call gets exactly what the engine would pass (its profile's pictures at its
+        # frame), prepared ahead of time.
         job = runner.prepare(request)
         plan = engine._plan(job)
         _profile, conditioning = engine.condition(job, plan)
