@@ -79,3 +79,8 @@ async def test_a_form_without_the_picture_or_with_junk_is_refused(http: httpx.As
     assert missing.status_code == 422 and "file" in missing.json()["detail"]
     junk = await post(http, {"method": "auto"}, file=b"not a picture")
     assert junk.status_code in (400, 415, 422) and "file" in junk.json()["detail"]
+
+
+async def test_an_empty_upload_is_refused(http: httpx.AsyncClient) -> None:
+    empty = await post(http, {"method": "auto"}, file=b"")
+    assert empty.status_code == 422 and "file" in empty.json()["detail"]

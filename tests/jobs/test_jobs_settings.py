@@ -35,6 +35,8 @@ def test_variables_are_read_with_the_seed_names() -> None:
         ({"RETOUCH_JOBS_ENGINE_LIMITS": "qwen=0"}, "RETOUCH_JOBS_ENGINE_LIMITS"),
         ({"RETOUCH_JOBS_MAX_RUNNING": "many"}, "RETOUCH_JOBS_MAX_RUNNING"),
         ({"RETOUCH_JOBS_BACKEND": "cloud"}, "RETOUCH_JOBS_BACKEND"),
+        ({"RETOUCH_JOBS_CANCEL_LINGER_SECONDS": "-1"}, "RETOUCH_JOBS_CANCEL_LINGER_SECONDS"),
+        ({"RETOUCH_JOBS_CANCEL_LINGER_SECONDS": "600"}, "RETOUCH_JOBS_CANCEL_LINGER_SECONDS"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(env: dict[str, str], variable: str) -> None:
