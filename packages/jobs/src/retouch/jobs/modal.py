@@ -133,8 +133,6 @@ class ModalDictJobStore:
                 await self._dict.pop.aio(_idempotency_entry(job.owner, job.idempotency_key), None)
         return expired
 
-
-class ModalSpawnDispatcher:
     async def list_owned(self, owner: str, *, status: str | None, before_seq: int | None, limit: int) -> list[Job]:
         """``owner``'s jobs, newest first (a scan of the Dict: it has no index)."""
         jobs = [
@@ -153,6 +151,8 @@ class ModalSpawnDispatcher:
         if job is not None and job.idempotency_key is not None:
             await self._dict.pop.aio(_idempotency_entry(job.owner, job.idempotency_key), None)
 
+
+class ModalSpawnDispatcher:
     """Runs jobs on the deployed generation worker function (see the module docstring)."""
 
     def __init__(self, function: Any, events: Any, cancels: Any, *, poll_seconds: float = 5.0) -> None:

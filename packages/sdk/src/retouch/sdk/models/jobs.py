@@ -176,9 +176,6 @@ ROUTES: tuple[RouteInfo, ...] = (
         response=JobStatus,
     ),
     RouteInfo(
-        "POST",
-        "/api/generate",
-    RouteInfo(
         "GET",
         "/api/generate",
         _SVC,
@@ -197,6 +194,9 @@ ROUTES: tuple[RouteInfo, ...] = (
         "Cancel the job if needed, then delete it, its inputs, result and events now",
         success_status=204,
     ),
+    RouteInfo(
+        "POST",
+        "/api/generate",
         _SVC,
         "Submit and wait (bounded): the result, or 202 with the task id while it still runs",
         request=GenerationRequest,
