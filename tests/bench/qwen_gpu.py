@@ -316,7 +316,8 @@ def _fp8_module(linear: Any) -> Any:
             super().__init__()
             weight = linear.weight.detach()
             scale = weight.abs().amax().float().clamp(min=1e-12) / limit
-            self.register_buffer("weight_fp8", (weight.float() / scale).to(fp8).t().contiguous().t())
+            # Row-major (out, in): its transpose is the column-major second operand _scaled_mm needs.
+            self.register_buffer("weight_fp8", (weight.float() / scale).to(fp8).contiguous())
             self.register_buffer("weight_scale", scale)
             self.bias = linear.bias
             self.out_features = linear.out_features

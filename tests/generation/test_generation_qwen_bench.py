@@ -96,3 +96,16 @@ def test_the_published_text_encoder_is_qwen2_5_vl_7b(bench: ModuleType) -> None:
         model = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(**bench.QWEN25_VL_7B))
     parameters = sum(p.numel() for p in model.parameters())
     assert 8.0e9 < parameters < 9.0e9  # 8.29 B with the tied-off LM head
+
+
+def test_the_fp8_linear_layer_computes_what_the_linear_layer_does(bench: ModuleType) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 32).to(torch.bfloat16)
+    fp8 = bench._fp8_module(linear)
+    x = torch.randn(3, 5, 64, dtype=torch.bfloat16)
+    with torch.inference_mode():
+        exact, approx = linear(x).float(), fp8(x).float()
+    assert approx.shape == exact.shape == (3, 5, 32)
+    assert (approx - exact).norm() / exact.norm() < 0.1  # e4m3 keeps about two significant digits
