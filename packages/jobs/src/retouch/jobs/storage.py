@@ -122,9 +122,10 @@ class StorageGuard:
         return None
 
 
-async def storage_loop(guard: StorageGuard) -> None:
+async def storage_loop(guard: StorageGuard, interval: float = 10.0) -> None:
     """Keep :meth:`StorageGuard.cached` fresh (the health check reads it without touching the
-    disk on the event loop)."""
+    disk on the event loop); an idle service probes every ``interval`` seconds, a busy one on
+    every submit anyway (at most every ``ttl``)."""
     while True:
         await run_sync(guard.problem)
-        await asyncio.sleep(guard.ttl)
+        await asyncio.sleep(max(interval, guard.ttl))
