@@ -75,6 +75,8 @@ async def expire_jobs() -> int:
     from retouch.jobs.modal import ModalDictJobStore, ModalSpawnDispatcher, ModalVolumeBlobStore
     from retouch.jobs.service import JobService
     from retouch.jobs.settings import JobsSettings
+    from retouch.jobs.webhooks import WebhookSender
+    from retouch.jobs.webhooks_modal import ModalDictWebhookOutbox
     from retouch.runtime.settings import load_settings
 
     settings = load_settings(JobsSettings)
@@ -84,6 +86,8 @@ async def expire_jobs() -> int:
         ModalVolumeBlobStore.from_name(settings.modal_blob_volume),
         # Never used by expiry; the service needs one.
         ModalSpawnDispatcher.from_name(),
+        # Expired jobs take their webhook deliveries with them (nothing is sent from here).
+        webhooks=WebhookSender(settings, ModalDictWebhookOutbox.from_name(settings.modal_webhook_dict)),
     )
     expired = await service.expire_once()
     print(f"expired {expired} finished jobs")
