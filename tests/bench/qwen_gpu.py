@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import json
 import platform
@@ -306,13 +307,19 @@ class FP8Linear:
 
 
 def _fp8_module(linear: Any) -> Any:
+    """An FP8 twin of ``linear`` (which it does not keep: its bf16 weight can be freed)."""
+    return _fp8_class()(linear)
+
+
+@functools.cache
+def _fp8_class() -> type:
     import torch
 
     fp8 = torch.float8_e4m3fn
     limit = torch.finfo(fp8).max
 
     class _FP8(torch.nn.Module):
-        def __init__(self) -> None:
+        def __init__(self, linear: torch.nn.Linear) -> None:
             super().__init__()
             weight = linear.weight.detach()
             scale = weight.abs().amax().float().clamp(min=1e-12) / limit
@@ -327,17 +334,14 @@ def _fp8_module(linear: Any) -> Any:
             flat = x.reshape(-1, shape[-1])
             scale = flat.abs().amax().float().clamp(min=1e-12) / limit
             quantised = (flat.float() / scale).to(fp8)
+            out_dtype = x.dtype if x.dtype != torch.float32 else torch.bfloat16
+            bias = self.bias.to(out_dtype) if self.bias is not None else None
             out = torch._scaled_mm(
-                quantised,
-                self.weight_fp8.t(),
-                scale_a=scale,
-                scale_b=self.weight_scale,
-                out_dtype=x.dtype if x.dtype != torch.float32 else torch.bfloat16,
-                bias=self.bias.to(torch.bfloat16) if self.bias is not None and x.dtype == torch.float32 else self.bias,
+                quantised, self.weight_fp8.t(), scale_a=scale, scale_b=self.weight_scale, out_dtype=out_dtype, bias=bias
             )
             return out.to(x.dtype).reshape(*shape[:-1], self.out_features)
 
-    return _FP8()
+    return _FP8
 
 
 def _uncompile(model: Any) -> None:
