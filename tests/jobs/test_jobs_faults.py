@@ -4,6 +4,7 @@ back; nothing is accepted that cannot be stored."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 from jobs_helpers import (
     JobsFactory,
+    ServerThread,
     body,
     fake_runs,
     serve_subprocess,
@@ -22,6 +24,10 @@ from jobs_helpers import (
     wait_until,
 )
 from loopback import free_port
+
+from retouch.jobs.app import create_app
+from retouch.jobs.blobs import LocalBlobStore
+from retouch.jobs.settings import JobsSettings
 
 QUIET = {"RETOUCH_LOG_LEVEL": "WARNING"}
 
@@ -154,3 +160,38 @@ def test_a_write_that_fails_at_submit_is_a_503_and_leaves_nothing(jobs_server: J
     blobs.unlink()
     task_id = submit(server.url)
     assert wait_status(server.url, task_id, "error", "done")["status"] == "done"
+
+
+class _FullForResults(LocalBlobStore):
+    """A blob store whose result writes fail with ENOSPC while ``full`` is set."""
+
+    full = True
+
+    async def put_file(self, key: str, path: Path) -> None:
+        if self.full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        await super().put_file(key, path)
+
+
+def test_a_result_that_cannot_be_stored_waits_for_the_store(tmp_path: Path, fake_gen: ServerThread) -> None:
+    settings = JobsSettings(
+        data_dir=tmp_path / "data",
+        generation_service_url=fake_gen.url,
+        log_json=False,
+        log_level="WARNING",
+        engine_retry_seconds=0.1,
+        engine_retry_max_seconds=0.5,
+    )
+    blobs = _FullForResults(settings.jobs_dir / "blobs")
+    server = ServerThread(create_app(settings, blobs=blobs)).start()
+    try:
+        task_id = submit(server.url)
+        # The run's result could not be kept: the job is not failed, it waits (and runs again).
+        wait_until(lambda: _waiting(server.url, task_id), what="the job to wait for the store")
+        assert "is full" in status_of(server.url, task_id)["loading_message"]
+        blobs.full = False
+        final = wait_status(server.url, task_id, "error", "done")
+        assert final["status"] == "done", final
+        assert httpx.get(f"{server.url}/api/generate/result-image/{task_id}").content.startswith(b"\x89PNG")
+    finally:
+        server.stop()
