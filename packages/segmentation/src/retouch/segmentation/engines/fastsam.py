@@ -105,7 +105,7 @@ class FastSAMEngine:
         settings = self._settings
         options: dict[str, Any] = {}
         if self._device.startswith("cuda"):
-            options["half"] = True  # FP16 on the GPU (only named there: newer ultralytics warns about the flag)
+            options.update(_fp16_option())  # FP16 on the GPU (only named there)
         self.model.predict(
             bgr,
             predictor=self._predictor,
@@ -120,6 +120,14 @@ class FastSAMEngine:
         )
         raw: tuple[Any, Any, tuple[int, int]] = self.model.predictor.raw
         return raw
+
+
+def _fp16_option() -> dict[str, Any]:
+    """ultralytics' FP16 flag: ``quantize=16`` where it exists (8.4.1xx; ``half`` there logs a
+    deprecation warning on every call), ``half=True`` before."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    return {"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True}
 
 
 def _candidate_predictor() -> type:
