@@ -10,14 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from seed_client import ORIGIN, SeedClient
+from seed_client import API_KEY, ORIGIN, SeedClient
 
 from retouch.local import Stack, StackSettings
 
 pytestmark = pytest.mark.e2e
 
-#: The deployment's API key (keyed callers use it; the seed client has none).
-API_KEY = "compat-key-0123456789"
 TINY_QWEN = Path(__file__).resolve().parents[1] / "generation" / "tiny_qwen.py"
 
 

@@ -20,6 +20,8 @@ from PIL import Image
 
 #: The origin the client's pages are served from in these tests.
 ORIGIN = "http://seed-client.test:3000"
+#: The test deployment's API key (keyed callers use it; the seed client has none).
+API_KEY = "compat-key-0123456789"
 
 #: Status words the client knows (CLIENTS.md, Progress).
 KNOWN_STATUSES = {"queued", "loading_pipeline", "processing", "done", "error", "cancelled"}

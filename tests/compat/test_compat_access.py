@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import API_KEY
 from PIL import Image, ImageDraw
-from seed_client import ORIGIN, SeedClient, b64, generation_body, letterbox, png, rgba_mask
+from seed_client import API_KEY, ORIGIN, SeedClient, b64, generation_body, letterbox, png, rgba_mask
 from skimage import data as photos
 
 from retouch.local import Stack
