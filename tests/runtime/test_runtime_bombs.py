@@ -113,3 +113,30 @@ async def test_the_peak_measurement_sees_a_real_decode() -> None:
     with Image.open(io.BytesIO(huge_png(12_000, 12_000))) as image:
         image.load()
     assert _peak_kb() - before > PEAK_GROWTH_BOUND_KB
+
+
+def _saved(image: Any, fmt: str, **params: Any) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def test_honest_containers_still_decode() -> None:
+    # The guards read headers only: an icon, a multi-page TIFF and animations of normal sizes pass.
+    from PIL import Image
+
+    from retouch.runtime.images import open_image
+
+    red, blue = Image.new("RGB", (20, 10), (200, 10, 10)), Image.new("RGB", (20, 10), (10, 10, 200))
+    honest = {
+        "ico": _saved(Image.new("RGBA", (32, 32), (200, 10, 10, 255)), "ICO", sizes=[(32, 32), (16, 16)]),
+        "tiff pages": _saved(red, "TIFF", save_all=True, append_images=[Image.new("RGB", (30, 40))]),
+        "gif frames": _saved(red, "GIF", save_all=True, append_images=[blue]),
+        "webp frames": _saved(red, "WEBP", save_all=True, append_images=[blue], lossless=True),
+        "apng frames": _saved(red, "PNG", save_all=True, append_images=[blue]),
+    }
+    for name, data in honest.items():
+        image = open_image(data)
+        assert image.getpixel((1, 1))[0] > 150, name  # the first frame / page / largest icon
