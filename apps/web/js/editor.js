@@ -178,7 +178,7 @@ export class Editor {
     if (!state) return false;
     this.endSession();
     this.mask.setValues(state.values);
-    this.ui.announce(t("undid", { label: state.label }));
+    this.ui.announce(t("undid", { label: t(`edit.${state.label.replace(/ /g, "-")}`) }));
     return true;
   }
 
@@ -187,7 +187,7 @@ export class Editor {
     if (!state) return false;
     this.endSession();
     this.mask.setValues(state.values);
-    this.ui.announce(t("redid", { label: state.label }));
+    this.ui.announce(t("redid", { label: t(`edit.${state.label.replace(/ /g, "-")}`) }));
     return true;
   }
 

@@ -1,6 +1,8 @@
 // Pixels in and out: files to canvases (EXIF orientation applied), canvases to base64 PNG for the
 // API, base64 answers back to canvases, and the grey-mask <-> alpha conversions the mask layer uses.
 
+import { t } from "./i18n.js";
+
 const EXACT = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
 
 /** A canvas of the given size (an OffscreenCanvas is not enough: toBlob and drawing into the DOM). */
@@ -26,7 +28,7 @@ export async function canvasFromBlob(blob) {
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: "from-image", ...EXACT });
   } catch {
-    throw new Error("This file could not be read as an image (PNG, JPEG, WebP or GIF).");
+    throw new Error(t("open.unreadable"));
   }
   const canvas = makeCanvas(bitmap.width, bitmap.height);
   canvas.getContext("2d").drawImage(bitmap, 0, 0);
@@ -44,7 +46,7 @@ export function cloneCanvas(source) {
 /** @returns {Promise<Blob>} */
 export function canvasToBlob(canvas, type = "image/png", quality) {
   return new Promise((resolve, reject) => {
-    canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("Could not encode the image."))), type, quality);
+    canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error(t("error.encode")))), type, quality);
   });
 }
 
@@ -79,7 +81,7 @@ export async function canvasFromBase64(b64) {
   try {
     bitmap = await createImageBitmap(blob, EXACT);
   } catch {
-    throw new Error("The server sent an image that could not be decoded.");
+    throw new Error(t("error.decode"));
   }
   const canvas = makeCanvas(bitmap.width, bitmap.height);
   canvas.getContext("2d").drawImage(bitmap, 0, 0);

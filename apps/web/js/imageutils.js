@@ -1,5 +1,6 @@
 // Calls to the image-utils service through the gateway (POST /api/image-utils/<op>): mask
 // operations, the object cut-out of the reference panel, and the instant white-balance preview.
+import { t } from "./i18n.js";
 
 import { canvasFromBase64, canvasToBase64, greyValues } from "./imageio.js";
 
@@ -13,7 +14,7 @@ export const MASK_OPS = {
 
 function firstImage(answer, ...names) {
   for (const name of names) if (typeof answer[name] === "string" && answer[name]) return answer[name];
-  throw new Error("The image service answered without an image.");
+  throw new Error(t("error.noImage"));
 }
 
 /**

@@ -1,6 +1,7 @@
 // One generation job from submit to its end: POST /api/generate/async (with an Idempotency-Key,
 // so a retried submit cannot start it twice), then the SSE stream, resumed with Last-Event-ID
 // when it drops and backed by GET /status, then the result. Progress goes to a callback.
+import { t } from "./i18n.js";
 
 import { ApiError } from "./api.js";
 import { readEvents } from "./sse.js";
@@ -108,7 +109,7 @@ export class JobRunner {
         submitted = await this.api.post("/api/generate/async", body, { headers: { "Idempotency-Key": key }, timeout: 120000 });
       }
       this.taskId = submitted.task_id;
-      if (!this.taskId) throw new Error("The server accepted the job but gave it no id.");
+      if (!this.taskId) throw new Error(t("error.noTaskId"));
       let state = { task_id: this.taskId, status: submitted.status || "queued", queue_position: submitted.queue_position };
       this.emit(state);
       if (this.cancelRequested) this.sendCancel().catch((err) => this.onCancelError?.(err));
@@ -183,7 +184,7 @@ export class JobRunner {
       }
       await sleep(Math.min(8000, 250 * 2 ** Math.min(failures, MAX_STREAM_RETRIES)), signal);
     }
-    throw new ApiError("Stopped following the job.", { kind: "aborted" });
+    throw new ApiError(t("error.stopped"), { kind: "aborted" });
   }
 
   /** Ask the server to cancel; the stream then ends with the "cancelled" event. */

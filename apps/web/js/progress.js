@@ -9,10 +9,10 @@ const STATUS = new Set(["submitting", "queued", "processing", "done", "error", "
 
 export function formatDuration(seconds) {
   const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} s`;
+  if (s < 60) return t("time.s", { s });
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${String(s % 60).padStart(2, "0")} s`;
-  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+  if (m < 60) return t("time.ms", { m, s: String(s % 60).padStart(2, "0") });
+  return t("time.hm", { h: Math.floor(m / 60), m: String(m % 60).padStart(2, "0") });
 }
 
 export class ProgressView {
