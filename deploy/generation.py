@@ -97,7 +97,12 @@ COMPILE = deploy_flag("RETOUCH_QWEN_COMPILE", False)
 #: Modal GPU memory snapshots (opt-in): the model is loaded before the snapshot, onto the GPU.
 GPU_SNAPSHOT = deploy_flag("RETOUCH_GENERATION_GPU_SNAPSHOT", False)
 #: Service settings taken from the deploying shell when set there.
-PASSED_THROUGH = ("RETOUCH_QWEN_PROFILES", "RETOUCH_QWEN_STRICT_LORAS", "RETOUCH_QWEN_PREFILL_ENGINE")
+PASSED_THROUGH = (
+    "RETOUCH_QWEN_PROFILES",
+    "RETOUCH_QWEN_PROMPTS",
+    "RETOUCH_QWEN_STRICT_LORAS",
+    "RETOUCH_QWEN_PREFILL_ENGINE",
+)
 #: Seconds a run may take, loading included.
 RUN_TIMEOUT_S = 1800
 #: Modal's largest Queue item.

@@ -168,3 +168,24 @@ def test_instruct_profile_is_picture_mask_cutout_with_instructions() -> None:
     assert len(by_prompt.images) == 2 and "a red ball" in by_prompt.prompt
     user = instruct_profile(Framed(task="removal", picture=picture, mask=MASK, prompt="erase the lamp"))
     assert user.prompt == "erase the lamp"
+
+
+def test_the_prompt_a_lora_was_trained_on_can_be_named() -> None:
+    framed = Framed(task="white-balance", picture=_picture(), trained_prompt="fix the colours")
+    assert seed_profile(framed).prompt == "fix the colours"
+    assert instruct_profile(framed).prompt == "fix the colours"
+    asked = Framed(task="white-balance", picture=_picture(), trained_prompt="fix the colours", prompt="warmer")
+    assert instruct_profile(asked).prompt == "warmer"  # instruct follows the client's instruction
+    assert seed_profile(asked).prompt == "fix the colours" and seed_profile(asked).notes
+
+
+def test_prompts_for_unknown_tasks_are_refused() -> None:
+    from retouch.generation.settings import GenerationSettings
+    from retouch.runtime.settings import SettingsError, load_settings
+
+    settings = load_settings(GenerationSettings, {"RETOUCH_QWEN_PROMPTS": "removal=erase it"}, log_json=False)
+    assert settings.qwen_prompts == {"removal": "erase it"}
+    with pytest.raises(SettingsError, match="RETOUCH_QWEN_PROMPTS"):
+        load_settings(GenerationSettings, {"RETOUCH_QWEN_PROMPTS": "recolour=x"}, log_json=False)
+    with pytest.raises(SettingsError, match="RETOUCH_QWEN_PROFILES"):
+        load_settings(GenerationSettings, {"RETOUCH_QWEN_PROFILES": "removal=fancy"}, log_json=False)

@@ -355,6 +355,14 @@ def test_the_engine_shows_the_model_the_seed_layouts(runner: Runner) -> None:
     assert np.array_equal(holed[~inside], np.asarray(plan.to_frame(job.image))[~inside])
 
 
+def test_the_configured_trained_prompt_reaches_the_model(tiny_qwen_dir: Path) -> None:
+    runner = Runner(_settings(tiny_qwen_dir, qwen_prompts={"removal": "erase the thing"}))
+    engine = _engine(runner)
+    job = runner.prepare(_request(seed=1))
+    engine.prefill_engine = engine._load_prefill()
+    assert engine.condition(job, engine._plan(job))[1].prompt == "erase the thing"
+
+
 def test_a_seed_insertion_is_composited_over_its_widened_mask(runner: Runner) -> None:
     reference = Image.new("RGB", (32, 32), (200, 30, 30))
     reference_mask = box_mask((32, 32), (8, 8, 24, 24))

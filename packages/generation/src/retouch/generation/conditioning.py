@@ -168,6 +168,9 @@ class Framed:
     negative_prompt: str | None = None
     #: The hole pre-filled by a removal engine (``seed`` removal), the picture's size.
     prefill: Image.Image | None = None
+    #: The prompt the task's LoRA was trained on, where the deployment names it
+    #: (``RETOUCH_QWEN_PROMPTS``); ``None``: the profile's own.
+    trained_prompt: str | None = None
 
     @property
     def frame(self) -> tuple[int, int]:
@@ -252,7 +255,7 @@ def _prompt_note(framed: Framed, prompt: str) -> tuple[str, ...]:
 def seed_profile(framed: Framed) -> Profiled:
     """The seed's layouts, prompts, steps and CFG (see the module's docstring)."""
     task = framed.task
-    prompt = SEED_PROMPTS[task]
+    prompt = framed.trained_prompt or SEED_PROMPTS[task]
     notes = _prompt_note(framed, prompt)
     if task == "removal":
         if framed.mask is None or framed.prefill is None:
@@ -305,7 +308,7 @@ def instruct_profile(framed: Framed) -> Profiled:
     if framed.task == "insertion" and not has_reference:
         prompt = _INSERT_WITHOUT_REFERENCE.format(prompt=framed.prompt)
     else:
-        prompt = framed.prompt or DEFAULT_PROMPTS[framed.task]
+        prompt = framed.prompt or framed.trained_prompt or DEFAULT_PROMPTS[framed.task]
     return Profiled(images=(*images, *framed.extras), prompt=prompt, negative_prompt=framed.negative_prompt)
 
 

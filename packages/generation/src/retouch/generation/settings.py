@@ -89,6 +89,10 @@ class GenerationSettings(ServiceSettings, kw_only=True):
     #: exactly what the seed's LoRAs were trained on, ``instruct`` the picture, mask and cut-out with
     #: a descriptive instruction. Unset tasks: ``seed`` where the task has a LoRA, else ``instruct``.
     qwen_profiles: dict[str, str] = {}
+    #: The prompt a task's LoRA was trained on, where it is not its profile's default
+    #: (``insertion=add the object,white-balance=fix the colours``; no commas): the ``seed`` profile always
+    #: sends it, ``instruct`` when the request has no prompt.
+    qwen_prompts: dict[str, str] = {}
     #: The Qwen-Image-Lightning LoRA for ``quality="fast"`` (few steps, no CFG); unset: no fast mode.
     qwen_lightning_lora: str | None = None
     #: Steps of the Lightning LoRA's distillation (4 or 8: the file's own number).
@@ -144,6 +148,9 @@ class GenerationSettings(ServiceSettings, kw_only=True):
         unknown = sorted(set(self.qwen_loras) - set(TASKS))
         if unknown:
             raise SettingsError(f"RETOUCH_QWEN_LORAS names unknown tasks {unknown}; tasks are {list(TASKS)}")
+        unknown = sorted(set(self.qwen_prompts) - set(TASKS))
+        if unknown:
+            raise SettingsError(f"RETOUCH_QWEN_PROMPTS names unknown tasks {unknown}; tasks are {list(TASKS)}")
         unknown = sorted(set(self.qwen_profiles) - set(TASKS))
         if unknown:
             raise SettingsError(f"RETOUCH_QWEN_PROFILES names unknown tasks {unknown}; tasks are {list(TASKS)}")

@@ -483,6 +483,7 @@ class QwenEngine:
             prompt=job.prompt,
             negative_prompt=job.negative_prompt,
             prefill=prefill,
+            trained_prompt=self.settings.qwen_prompts.get(job.task),
         )
         return profile, PROFILES[profile](framed)
 
