@@ -150,6 +150,7 @@ class SegmentationService:
             width=prepared.width,
             height=prepared.height,
             engine=self.engine.name,
+            model_used=self.engine.name,
             cached="prepare" not in timer.timings,
             timings=timer.total(),
         )
