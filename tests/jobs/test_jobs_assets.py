@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import time
 from pathlib import Path
 
@@ -241,3 +242,44 @@ def test_a_result_without_its_image_names_its_asset(jobs: ServerThread) -> None:
     assert full["image"] and full["image_asset"] == lean["image_asset"]
     bad = httpx.get(f"{jobs.url}/api/generate/result/{task_id}", params={"include_image": "maybe"})
     assert bad.status_code == 422
+
+
+def test_the_size_of_a_rotated_photo_is_its_upright_size(jobs: ServerThread) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown portrait
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 20), (90, 90, 90)).save(buf, format="JPEG", exif=exif.tobytes())
+    asset = _upload(jobs.url, buf.getvalue(), content_type="image/jpeg").json()
+    assert (asset["width"], asset["height"]) == (20, 40)
+
+
+def test_the_sdk_smart_mask_uploads_a_big_picture_and_names_it(tmp_path: Path) -> None:
+    import numpy as np
+
+    from retouch.sdk._codec import AssetRef
+
+    seen: list[tuple[str, bytes]] = []
+    rng = np.random.default_rng(1)
+    big = tmp_path / "big.png"
+    Image.fromarray(rng.integers(0, 256, (700, 700, 3), dtype=np.uint8)).save(big, compress_level=0)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, request.content))
+        if request.url.path == "/api/assets":
+            data = request.content
+            return httpx.Response(
+                201,
+                json={"asset_id": _id(data), "width": 700, "height": 700, "format": "png", "bytes": len(data)},
+            )
+        return httpx.Response(
+            200,
+            json={"mask_base64": b64(png()), "image_id": "x", "request_id": "r", "score": 1.0, "bbox": [0, 0, 1, 1]},
+        )
+
+    with Client("http://test", api_key="", transport=httpx.MockTransport(handler)) as client:
+        client.smart_mask(big, points=[[10, 10]])
+        client.smart_mask(big, points=[[20, 20]])
+    paths = [path for path, _ in seen]
+    assert paths == ["/api/assets", "/api/smart-mask", "/api/smart-mask"]
+    body = json.loads(seen[1][1])
+    assert body["image"] == bytes(AssetRef.of(_id(big.read_bytes()))).decode()

@@ -69,6 +69,10 @@ def _probe(path: Path, limits: ImageLimits, field: str) -> _Probe:
     try:
         with Image.open(path) as image:
             width, height = image.size
+            # The size every service works with is the upright one (EXIF orientation applied).
+            with contextlib.suppress(Exception):
+                if image.getexif().get(0x0112) in (5, 6, 7, 8):
+                    width, height = height, width
             fmt = (image.format or "").lower()
             content_type = Image.MIME.get(image.format or "", "application/octet-stream")
     except UnidentifiedImageError:

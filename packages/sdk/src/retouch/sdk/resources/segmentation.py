@@ -16,6 +16,7 @@ from retouch.sdk._base import NOT_GIVEN, RequestSpec, Timeout
 from retouch.sdk.images import ImageInput, to_base64_bytes
 from retouch.sdk.models.segmentation import CancelSmartMaskResponse, SmartMaskRequest, SmartMaskResponse
 from retouch.sdk.resources import AsyncResource, SyncResource
+from retouch.sdk.resources.assets import worth_uploading
 
 __all__ = ["AsyncSegmentation", "Segmentation"]
 
@@ -88,8 +89,12 @@ class Segmentation(SyncResource):
         pixels; ``use_blur`` feathers its edge. ``request_id`` names the request for
         :meth:`cancel`. No prompt, a point outside the picture or nothing found raise
         :class:`~retouch.sdk.errors.UnprocessableEntityError`; an unknown ``image_id`` raises
-        :class:`~retouch.sdk.errors.NotFoundError`.
+        :class:`~retouch.sdk.errors.NotFoundError`. A picture over
+        :data:`~retouch.sdk.resources.assets.UPLOAD_THRESHOLD` is uploaded once as an asset and
+        named by reference (the next click on it sends nothing again).
         """
+        if image is not None and worth_uploading(image):
+            image = self._client.assets.ref(image, timeout=timeout)
         spec = _smart_mask_spec(
             image,
             image_id=image_id,
@@ -135,6 +140,8 @@ class AsyncSegmentation(AsyncResource):
         timeout: Timeout = NOT_GIVEN,
     ) -> SmartMaskResponse:
         """A mask of the object the prompts point at; see :meth:`Segmentation.smart_mask`."""
+        if image is not None and worth_uploading(image):
+            image = await self._client.assets.ref(image, timeout=timeout)
         spec = _smart_mask_spec(
             image,
             image_id=image_id,
