@@ -292,6 +292,16 @@ def test_compiled_hot_swapped_adapters_give_the_uncompiled_pixels(tiny_qwen_dir:
         fields: dict[str, Any] = {"mask": None} if task == "white-balance" else {}
         request = _request(task, seed=4, quality=quality, **fields)
         assert compiled.run(request).image == runner.run(request).image, (task, quality)
+    # Switching task and quality again swaps weights only: the compiled blocks are not recompiled.
+    from torch._dynamo.utils import counters
+
+    compiles = sum(counters["stats"].values()) if "stats" in counters else 0
+    frames = dict(counters["frames"])
+    for task, quality in (("white-balance", "best"), ("removal", "fast"), ("removal", "best")):
+        fields = {"mask": None} if task == "white-balance" else {}
+        compiled.run(_request(task, seed=4, quality=quality, **fields))
+    assert dict(counters["frames"]) == frames
+    assert (sum(counters["stats"].values()) if "stats" in counters else 0) == compiles
 
 
 def test_progress_events_count_the_denoising_steps(runner: Runner) -> None:
