@@ -3,6 +3,7 @@ smart mask and jobs, results as assets, owner isolation, and a big upload stream
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import threading
@@ -166,3 +167,21 @@ def test_a_64_mib_picture_streams_through_without_the_services_holding_it(stack:
             digest.update(piece)
     assert digest.hexdigest()[:32] == asset.asset_id
     httpx.delete(f"{stack.gateway_url}/api/assets/{asset.asset_id}")
+
+
+def test_image_utils_take_asset_references_too(client: Client, stack: Stack) -> None:
+    asset = client.assets.upload(png(scene()))
+    answer = httpx.post(
+        f"{stack.gateway_url}/api/image-utils/extract-object",
+        json={"image": f"asset:{asset.asset_id}", "mask": base64.b64encode(png(mask())).decode()},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    cut = decode(base64.b64decode(answer.json()["extracted_image"]))
+    assert cut.mode == "RGBA" and cut.size == (OBJECT_BOX[2] - OBJECT_BOX[0], OBJECT_BOX[3] - OBJECT_BOX[1])
+    missing = httpx.post(
+        f"{stack.gateway_url}/api/image-utils/convert",
+        json={"image": "asset:" + "0" * 32, "format": "webp"},
+        timeout=60,
+    )
+    assert missing.status_code == 404 and "upload the picture again" in missing.json()["detail"]

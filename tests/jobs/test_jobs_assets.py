@@ -256,7 +256,7 @@ def test_the_size_of_a_rotated_photo_is_its_upright_size(jobs: ServerThread) -> 
 def test_the_sdk_smart_mask_uploads_a_big_picture_and_names_it(tmp_path: Path) -> None:
     import numpy as np
 
-    from retouch.sdk._codec import AssetRef
+    from retouch.sdk.codec import AssetRef
 
     seen: list[tuple[str, bytes]] = []
     rng = np.random.default_rng(1)

@@ -70,9 +70,8 @@ def _probe(path: Path, limits: ImageLimits, field: str) -> _Probe:
         with Image.open(path) as image:
             width, height = image.size
             # The size every service works with is the upright one (EXIF orientation applied).
-            with contextlib.suppress(Exception):
-                if image.getexif().get(0x0112) in (5, 6, 7, 8):
-                    width, height = height, width
+            if _orientation(image) in (5, 6, 7, 8):
+                width, height = height, width
             fmt = (image.format or "").lower()
             content_type = Image.MIME.get(image.format or "", "application/octet-stream")
     except UnidentifiedImageError:
@@ -83,6 +82,20 @@ def _probe(path: Path, limits: ImageLimits, field: str) -> _Probe:
         raise field_error(field, f"image header is unreadable: {exc}") from None
     limits.check(width, height, field)
     return _Probe(width, height, fmt, content_type)
+
+
+def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation from what the header holds. Never ``getexif()`` on a PNG: Pillow
+    decodes the whole picture to look for an eXIf chunk after the pixels."""
+    with contextlib.suppress(Exception):
+        if image.format in ("JPEG", "MPO", "TIFF", "WEBP"):
+            return image.getexif().get(0x0112)
+        raw = image.info.get("exif")
+        if raw:
+            exif = Image.Exif()
+            exif.load(raw)
+            return exif.get(0x0112)
+    return None
 
 
 class AssetStore:
