@@ -259,7 +259,11 @@ class QwenEngine:
         self.device = device
         if self.settings.qwen_compile:
             self._load_adapters_for_compile(pipe)
-            pipe.transformer.compile_repeated_blocks(fullgraph=True, backend=self.settings.qwen_compile_backend)
+            # dynamic: frames follow each crop's aspect ratio and prompts vary in length; one
+            # shape-generic graph instead of a recompile for every new sequence length.
+            pipe.transformer.compile_repeated_blocks(
+                fullgraph=True, dynamic=True, backend=self.settings.qwen_compile_backend
+            )
             self.compiled = True
         else:
             self._load_adapters(pipe)
