@@ -283,3 +283,14 @@ def test_the_sdk_smart_mask_uploads_a_big_picture_and_names_it(tmp_path: Path) -
     assert paths == ["/api/assets", "/api/smart-mask", "/api/smart-mask"]
     body = json.loads(seen[1][1])
     assert body["image"] == bytes(AssetRef.of(_id(big.read_bytes()))).decode()
+
+
+async def test_the_async_sdk_streams_a_path(jobs: ServerThread, tmp_path: Path) -> None:
+    from retouch.sdk import AsyncClient
+
+    data = png(30, 20, (1, 100, 200))
+    path = tmp_path / "p.png"
+    path.write_bytes(data)
+    async with AsyncClient(jobs.url, api_key="") as client:
+        asset = await client.assets.upload(path)
+    assert asset.asset_id == _id(data) and (asset.width, asset.height) == (30, 20)

@@ -6,9 +6,10 @@ server; a client uploads each picture once and then passes the reference in any 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
@@ -76,6 +77,21 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
+def _head(path: Path) -> bytes:
+    with path.open("rb") as src:
+        return src.read(16)
+
+
+async def _async_file_chunks(path: Path) -> AsyncIterator[bytes]:
+    # One open file, read piece by piece off the event loop.
+    src = await asyncio.to_thread(path.open, "rb")
+    try:
+        while chunk := await asyncio.to_thread(src.read, _CHUNK):
+            yield chunk
+    finally:
+        await asyncio.to_thread(src.close)
+
+
 def _upload_spec(data: bytes, content_type: str | None) -> RequestSpec:
     # Content-addressed: the same bytes make the same asset, so a retry cannot make a second one.
     return RequestSpec(
@@ -105,8 +121,7 @@ class Assets(SyncResource):
         if path is None:
             result: Asset = self._client._send(_upload_spec(to_bytes(image), content_type), timeout)
             return result
-        with path.open("rb") as src:
-            head = src.read(16)
+        head = _head(path)
         response = self._client.request_raw(
             "POST",
             "/api/assets",
@@ -147,11 +162,22 @@ class AsyncAssets(AsyncResource):
     async def upload(
         self, image: ImageInput, *, content_type: str | None = None, timeout: Timeout = NOT_GIVEN
     ) -> Asset:
-        """``POST /api/assets`` (see :meth:`Assets.upload`)."""
+        """``POST /api/assets`` (see :meth:`Assets.upload`; a path is streamed from disk)."""
         path = _path_of(image)
-        data = to_bytes(image) if path is None else path.read_bytes()
-        result: Asset = await self._client._send(_upload_spec(data, content_type), timeout)
-        return result
+        if path is None:
+            result: Asset = await self._client._send(_upload_spec(to_bytes(image), content_type), timeout)
+            return result
+        head = await asyncio.to_thread(_head, path)
+        response = await self._client.request_raw(
+            "POST",
+            "/api/assets",
+            content=_async_file_chunks(path),
+            headers={"Content-Type": content_type or sniff_content_type(head)},
+            timeout=timeout,
+            stream=False,
+        )
+        asset: Asset = parse_response(response, Asset)
+        return asset
 
     async def get(self, asset_id: str, *, timeout: Timeout = NOT_GIVEN) -> bytes:
         """``GET /api/assets/{asset_id}``: the picture's bytes."""
