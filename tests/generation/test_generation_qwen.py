@@ -300,6 +300,9 @@ def test_compiled_hot_swapped_adapters_give_the_uncompiled_pixels(tiny_qwen_dir:
     for task, quality in (("white-balance", "best"), ("removal", "fast"), ("removal", "best")):
         fields = {"mask": None} if task == "white-balance" else {}
         compiled.run(_request(task, seed=4, quality=quality, **fields))
+    # ... nor for a frame of another aspect ratio (the blocks are compiled with dynamic shapes).
+    wide = Image.fromarray(smooth_background(160, 64))
+    compiled.run(_request(input_image=png(wide), mask=png(box_mask((160, 64), (20, 10, 40, 30))), seed=4))
     assert dict(counters["frames"]) == frames
     assert (sum(counters["stats"].values()) if "stats" in counters else 0) == compiles
 
