@@ -382,7 +382,7 @@ def bench_transformer(
 
     measure(base, peak_bf16)
     if compile_backend:
-        model.compile_repeated_blocks(fullgraph=True, backend=compile_backend)
+        model.compile_repeated_blocks(fullgraph=True, dynamic=True, backend=compile_backend)  # as the engine does
         started = time.perf_counter()
         with torch.inference_mode():
             for n in (1, 2):
