@@ -294,3 +294,23 @@ async def test_the_async_sdk_streams_a_path(jobs: ServerThread, tmp_path: Path) 
     async with AsyncClient(jobs.url, api_key="") as client:
         asset = await client.assets.upload(path)
     assert asset.asset_id == _id(data) and (asset.width, asset.height) == (30, 20)
+
+
+def test_the_cli_uploads_fetches_and_deletes(
+    jobs: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from retouch.sdk.cli import main
+
+    data = png(18, 14, (4, 5, 6))
+    path = tmp_path / "in.png"
+    path.write_bytes(data)
+    assert main(["--url", jobs.url, "assets", "upload", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["asset_id"] == _id(data)
+    assert f"asset:{_id(data)}" in captured.err
+    out = tmp_path / "out.png"
+    assert main(["--url", jobs.url, "assets", "get", f"asset:{_id(data)}", "-o", str(out)]) == 0
+    assert out.read_bytes() == data
+    assert main(["--url", jobs.url, "assets", "delete", _id(data)]) == 0
+    assert main(["--url", jobs.url, "assets", "get", _id(data), "-o", str(out)]) == 1
+    assert "error:" in capsys.readouterr().err

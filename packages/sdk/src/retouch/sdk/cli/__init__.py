@@ -18,7 +18,7 @@ from retouch.sdk.errors import RetouchError
 __all__ = ["build_parser", "main"]
 
 #: Modules that add subcommands (each defines ``register(subparsers)``).
-COMMAND_MODULES = ("health", "image_utils", "segmentation", "generation", "jobs", "batch")
+COMMAND_MODULES = ("health", "image_utils", "segmentation", "generation", "jobs", "batch", "assets")
 
 
 def build_parser() -> argparse.ArgumentParser:
