@@ -314,3 +314,17 @@ def test_the_cli_uploads_fetches_and_deletes(
     assert main(["--url", jobs.url, "assets", "delete", _id(data)]) == 0
     assert main(["--url", jobs.url, "assets", "get", _id(data), "-o", str(out)]) == 1
     assert "error:" in capsys.readouterr().err
+
+
+def test_cli_image_arguments_take_asset_references(jobs: ServerThread, tmp_path: Path) -> None:
+    from retouch.sdk.cli import main
+
+    asset_id = _upload(jobs.url, png(32, 24)).json()["asset_id"]
+    mask = tmp_path / "mask.png"
+    mask.write_bytes(mask_png())
+    out = tmp_path / "out.png"
+    args = ["--url", jobs.url, "edit", f"asset:{asset_id}", "--task", "removal", "--mask", str(mask)]
+    code = main([*args, "--no-progress", "-o", str(out)])
+    assert code == 0
+    with Image.open(out) as result:
+        assert result.size == (32, 24)

@@ -25,8 +25,14 @@ def to_bytes(image: ImageInput | Any) -> bytes:
         return image  # an AssetRef stays a reference
     if isinstance(image, bytes | bytearray | memoryview):
         return bytes(image)
-    if isinstance(image, str) and image.startswith(ASSET_PREFIX):
-        return AssetRef.of(image[len(ASSET_PREFIX) :])
+    # A command-line argument arrives as a Path: "asset:<id>" is a reference unless such a file
+    # really exists.
+    if (
+        isinstance(image, str | os.PathLike)
+        and os.fspath(image).startswith(ASSET_PREFIX)
+        and (isinstance(image, str) or not Path(image).exists())
+    ):
+        return AssetRef.of(os.fspath(image)[len(ASSET_PREFIX) :])
     if isinstance(image, str | os.PathLike):
         return Path(image).read_bytes()
     save = getattr(image, "save", None)
