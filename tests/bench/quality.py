@@ -1,19 +1,20 @@
 """Classic-engine quality on real photographs with known ground truth (issue 12).
 
-    python tests/bench/quality.py [--size N] [--out DIR] [--photos a,b,...]
+    python tests/bench/quality.py [--size N] [--out DIR] [--photos a,b,...] [--placements N]
     hatch run bench:quality
 
 Photographs are scikit-image's (``skimage.data``, shipped in its wheel; nothing is downloaded),
 scaled so their longer side is ``--size`` (default: as shipped).
 
-1. **Removal.** An object (a textured orange blob) is pasted onto each photo and masked as a brush
-   would: an irregular blob a little larger than the object. The hole is filled by OpenCV Telea,
+1. **Removal.** An object (a textured orange blob) is pasted onto each photo (``--placements``
+   places, two by default) and masked as a brush would: an irregular blob a little larger than the
+   object. The hole is filled by OpenCV Telea,
    by plain shift-map (``cv2.xphoto.inpaint``, the whole picture), and by the classic engine's
    removal (``exemplar``, the default), all in this run. Scored inside the hole against the photo:
    - ``tex``: high-frequency energy (mean |grey - Gaussian(grey, 2)|) of the fill over the truth's;
      right near 1 (a smear is near 0).
    - ``coarse``: mean absolute RGB error after a Gaussian blur (sigma 4) of fill and truth.
-   Goal: ``tex`` within 0.7-1.4 and ``coarse`` at most 1.2x Telea's on every photo.
+   Goal: ``tex`` within 0.7-1.4 and ``coarse`` at most 1.2x Telea's on every photo and placement.
 2. **White balance on clipped casts.** Each photo, in linear light, is lit by a strong cast and
    over-exposed so its highlights clip, then quantised. Scored: the angle (degrees) between the
    estimated light and the cast (the photo as shot is the truth), and the mean RGB error of the corrected picture against the photo
@@ -127,12 +128,17 @@ def _crop(pixels: U8, hole: Bools, height: int) -> Image.Image:
     return part.resize((max(1, round(part.width * height / part.height)), height), Image.Resampling.LANCZOS)
 
 
-def bench_removal(photos: dict[str, U8]) -> tuple[list[dict[str, Any]], Image.Image]:
-    """Removal scores per photo, and the picture grid."""
+def bench_removal(photos: dict[str, U8], placements: int = 2) -> tuple[list[dict[str, Any]], Image.Image]:
+    """Removal scores per photo and placement of the object, and the picture grid."""
     rows: list[dict[str, Any]] = []
     tiles: list[list[Image.Image]] = []
-    for index, (name, photo) in enumerate(photos.items()):
-        pasted, hole = scene(photo, seed=index + 1)
+    cases = [
+        (name, photo, index + 1 + 50 * k)
+        for k in range(placements)
+        for index, (name, photo) in enumerate(photos.items())
+    ]
+    for name, photo, seed in cases:
+        pasted, hole = scene(photo, seed=seed)
         mask = Image.fromarray(hole.astype(np.uint8) * 255, "L")
         started = time.perf_counter()
         telea = np.asarray(cv2.inpaint(pasted, hole.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA), np.uint8)
@@ -144,7 +150,12 @@ def bench_removal(photos: dict[str, U8]) -> tuple[list[dict[str, Any]], Image.Im
         ours = np.asarray(remove_object(Image.fromarray(pasted), mask, method="exemplar", radius=5, max_side=None))
         ours_s = time.perf_counter() - started
         truth_hf = max(high_freq(photo, hole), 1e-6)
-        row: dict[str, Any] = {"photo": name, "size": [photo.shape[1], photo.shape[0]], "hole_px": int(hole.sum())}
+        row: dict[str, Any] = {
+            "photo": name,
+            "seed": seed,
+            "size": [photo.shape[1], photo.shape[0]],
+            "hole_px": int(hole.sum()),
+        }
         for label, filled, seconds in (
             ("telea", telea, telea_s),
             ("shiftmap", shifted, shift_s),
@@ -288,11 +299,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--size", type=int, default=None, help="longer side of the photos (default: as shipped)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--photos", default=",".join(PHOTOS))
+    parser.add_argument("--placements", type=int, default=2, help="object placements per photo")
     args = parser.parse_args(argv)
     photos = {name: load_photo(name, args.size) for name in args.photos.split(",")}
     args.out.mkdir(parents=True, exist_ok=True)
 
-    removal, grid = bench_removal(photos)
+    removal, grid = bench_removal(photos, args.placements)
     print("removal (inside the hole): tex = high-frequency energy / truth's (goal 0.7-1.4), coarse = blurred error")
     print(
         f"{'photo':11s} {'telea tex/coarse':>17s} {'shiftmap tex/coarse':>20s} {'ours tex/coarse':>16s} {'ours s':>7s}  ok"
@@ -300,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for row in removal:
         t, s, o = row["telea"], row["shiftmap"], row["ours"]
         print(
-            f"{row['photo']:11s} {t['tex']:8.2f}/{t['coarse']:6.1f}  {s['tex']:11.2f}/{s['coarse']:6.1f}"
+            f"{row['photo'] + '/' + str(row['seed']):11s} {t['tex']:8.2f}/{t['coarse']:6.1f}  {s['tex']:11.2f}/{s['coarse']:6.1f}"
             f"  {o['tex']:8.2f}/{o['coarse']:6.1f} {o['seconds']:7.2f}  {'yes' if row['pass'] else 'NO'}"
         )
     grid_path = args.out / "quality-removal.png"

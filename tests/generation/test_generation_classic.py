@@ -342,7 +342,7 @@ def test_the_quality_bench_runs_on_small_photos(tmp_path: Path) -> None:
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    results = bench.main(["--size", "96", "--photos", "grass,coffee", "--out", str(tmp_path)])
+    results = bench.main(["--size", "96", "--photos", "grass,coffee", "--placements", "1", "--out", str(tmp_path)])
     saved = json.loads((tmp_path / "quality.json").read_text())
     assert [row["photo"] for row in saved["removal"]] == ["grass", "coffee"]
     assert all(row["outside_unchanged"] for row in saved["removal"])

@@ -160,12 +160,14 @@ def _vote(level: _Level, nnf: I64, dist: F32) -> None:
     dense = np.full(level.valid_flat.shape, -1, np.int64)
     weight_dense = np.zeros(level.valid_flat.shape, np.float32)
     dense[level.targets] = nnf
-    # Good matches count more; the scale adapts to the level's typical match. (A Cauchy weight, not a
-    # Gaussian one: a pixel covered only by poor matches must still get their mean, not underflow.)
-    # The floor (about three Lab levels a pixel) keeps exact copies (distance 0) from making every
-    # other match weightless.
-    scale = max(float(np.median(dist)), 10.0 * len(level.offsets))
-    weight_dense[level.targets] = 1.0 / (1.0 + dist / scale) ** 2
+    # Good matches count far more, nearly winner-takes-all: an even mean of the many overlapping
+    # patches softens the texture the patches carry. The scale adapts to the level's typical match
+    # (a tenth of the median). The weight is a power of a Cauchy one, not a Gaussian: a pixel
+    # covered only by poor matches must still get their mean, not underflow; the floor (about three
+    # Lab levels a pixel) keeps exact copies (distance 0) from making every other match weightless.
+    scale = 0.1 * max(float(np.median(dist)), 10.0 * len(level.offsets))
+    # (The ratio is clamped so that even the worst weight, 1e-24, stays far above float32's floor.)
+    weight_dense[level.targets] = 1.0 / (1.0 + np.minimum(dist / scale, 1e3)) ** 8
     total = np.zeros((len(nnf), 3), np.float32)
     weights = np.zeros(len(nnf), np.float32)
     for offset in level.offsets:
