@@ -350,3 +350,24 @@ def test_the_quality_bench_runs_on_small_photos(tmp_path: Path) -> None:
     assert saved["white_balance_repro"]["cyan"] is False
     assert results["grid"] == str(tmp_path / "quality-removal.png")
     assert Image.open(tmp_path / "quality-removal.png").size[0] > 96
+
+
+def test_a_cancelled_exemplar_removal_stops_between_rounds() -> None:
+    """The exemplar fill looks at the run's cancel flag between its rounds, not only before and after."""
+    from retouch.generation.engines import RunCancelled
+    from retouch.generation.engines.classic import create
+    from retouch.generation.validation import EditJob
+
+    truth = _photo_crop("grass", (0, 0, 256, 256))
+    hole = _blob(truth.shape[:2], 37, 2)
+    mask = Image.fromarray(hole.astype(np.uint8) * 255)
+    job = EditJob(run_id="c", task="removal", engine="classic", image=Image.fromarray(truth), mask=mask)
+    asked: list[int] = []
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return len(asked) > 2  # the engine's own check at the start passes; a later one stops it
+
+    with pytest.raises(RunCancelled):
+        create(fast_settings()).edit(job, lambda *args: None, cancelled)
+    assert len(asked) == 3

@@ -20,6 +20,8 @@ when a request sets them, the result says so in its notes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter
@@ -43,14 +45,20 @@ def _writable(image: Image.Image) -> NDArray[np.uint8]:
 
 
 def remove_object(
-    image: Image.Image, mask: Image.Image, *, method: str, radius: int, max_side: int | None
+    image: Image.Image,
+    mask: Image.Image,
+    *,
+    method: str,
+    radius: int,
+    max_side: int | None,
+    check: Callable[[], None] | None = None,
 ) -> Image.Image:
     """``image`` with the masked region filled by ``method`` (``exemplar``, ``telea`` or ``ns``); the
     diffusion methods work at most ``max_side`` pixels a side (the exemplar fill works on a crop)."""
     import cv2  # OpenCV is imported by the engine that uses it, not by the service
 
     if method == "exemplar":
-        return _remove_by_exemplar(image, mask)
+        return _remove_by_exemplar(image, mask, check)
     flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
     region = binary(mask).astype(np.uint8) * 255
     if max_side is None or max(image.size) <= max_side:
@@ -76,7 +84,7 @@ _MARGIN_SHARE = 0.5
 _LEAST_MARGIN = 24
 
 
-def _remove_by_exemplar(image: Image.Image, mask: Image.Image) -> Image.Image:
+def _remove_by_exemplar(image: Image.Image, mask: Image.Image, check: Callable[[], None] | None) -> Image.Image:
     hole = binary(mask)
     box = bbox(hole)
     if box is None:
@@ -87,7 +95,9 @@ def _remove_by_exemplar(image: Image.Image, mask: Image.Image) -> Image.Image:
     right, bottom = min(image.width, right + margin), min(image.height, bottom + margin)
     pixels = _writable(image.convert("RGB"))
     crop = pixels[top:bottom, left:right]
-    pixels[top:bottom, left:right] = exemplar_fill(np.ascontiguousarray(crop), hole[top:bottom, left:right])
+    pixels[top:bottom, left:right] = exemplar_fill(
+        np.ascontiguousarray(crop), hole[top:bottom, left:right], check=check
+    )
     return Image.fromarray(pixels, "RGB")
 
 
@@ -228,6 +238,7 @@ class ClassicEngine:
                 method=settings.classic_inpaint_method,
                 radius=settings.classic_inpaint_radius,
                 max_side=max_side,
+                check=lambda: check_cancelled(cancelled),
             )
         elif job.task == "insertion":
             assert job.mask is not None and job.reference is not None and job.reference_mask is not None

@@ -27,6 +27,8 @@ Work is in CIE Lab (OpenCV's 8-bit scaling), where a patch distance is closer to
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -201,15 +203,21 @@ def _upsample(coarse: _Level, coarse_nnf: I64, fine: _Level, rng: np.random.Gene
     return nnf
 
 
+def _nothing() -> None:
+    pass
+
+
 def _lab(rgb: U8) -> F32:
     import cv2
 
     return np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab), np.float32)
 
 
-def exemplar_fill(image: U8, hole: Bools, *, seed: int = 0) -> U8:
+def exemplar_fill(image: U8, hole: Bools, *, seed: int = 0, check: Callable[[], None] | None = None) -> U8:
     """``image`` (RGB, the crop to work on) with ``hole`` filled from the picture's own patches;
-    pixels outside ``hole`` are returned unchanged."""
+    pixels outside ``hole`` are returned unchanged. ``check`` is called between rounds (it raises to
+    stop a cancelled run)."""
+    checkpoint = check if check is not None else _nothing
     import cv2
 
     if not hole.any():
@@ -235,6 +243,7 @@ def exemplar_fill(image: U8, hole: Bools, *, seed: int = 0) -> U8:
     nnf = level.random_sources(len(level.targets), rng)
     nnf, dist = _patch_match(level, nnf, rng, 2 * _PM_ITERATIONS)
     for _ in range(_COARSE_ROUNDS):
+        checkpoint()
         _vote(level, nnf, dist)
         nnf, dist = _patch_match(level, nnf, rng, _PM_ITERATIONS)
 
@@ -248,6 +257,7 @@ def exemplar_fill(image: U8, hole: Bools, *, seed: int = 0) -> U8:
         _vote(level, nnf, dist)
         if extent / 2**index <= _SEARCH_HOLE:
             for _ in range(_FINE_ROUNDS):
+                checkpoint()
                 nnf, dist = _patch_match(level, nnf, rng, _PM_ITERATIONS)
                 _vote(level, nnf, dist)
 
