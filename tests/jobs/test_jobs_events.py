@@ -11,8 +11,9 @@ def frame(event_id: int, terminal: bool = False) -> Frame:
     return Frame(event_id, sse_frame(event_id, b'{"n":%d}' % event_id), terminal)
 
 
-def test_sse_frames_carry_the_id_and_one_data_line() -> None:
-    assert sse_frame(7, b'{"a":1}') == b'id: 7\ndata: {"a":1}\n\n'
+def test_sse_frames_are_a_data_block_then_an_id_only_block() -> None:
+    # A blank-line-splitting client keeps blocks that start with data: and parses the rest whole.
+    assert sse_frame(7, b'{"a":1}') == b'data: {"a":1}\n\nid: 7\n\n'
 
 
 def test_event_ids_grow_across_processes_and_above_stored_ids() -> None:
