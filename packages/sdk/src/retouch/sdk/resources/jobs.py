@@ -271,7 +271,9 @@ class Jobs(SyncResource):
         return _as_status(last) if last is not None else self.get(task_id, timeout=timeout)
 
     def result(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobResult:
-        """``GET /api/generate/result/{task_id}`` (``ConflictError`` while not finished)."""
+        """``GET /api/generate/result/{task_id}`` (``ConflictError`` while not finished, or when the
+        job ended ``error``; a ``cancelled`` job answers ``status == "cancelled"`` and an empty
+        ``image``)."""
         result: JobResult = self._client._send(
             RequestSpec("GET", f"/api/generate/result/{quote(task_id, safe='')}", cast=JobResult), timeout
         )
@@ -437,7 +439,7 @@ class AsyncJobs(AsyncResource):
         return _as_status(last) if last is not None else await self.get(task_id, timeout=timeout)
 
     async def result(self, task_id: str, *, timeout: Timeout = NOT_GIVEN) -> JobResult:
-        """``GET /api/generate/result/{task_id}``."""
+        """``GET /api/generate/result/{task_id}``; see :meth:`Jobs.result`."""
         result: JobResult = await self._client._send(
             RequestSpec("GET", f"/api/generate/result/{quote(task_id, safe='')}", cast=JobResult), timeout
         )
