@@ -14,7 +14,6 @@ from seed_client import API_KEY, ORIGIN, SeedClient
 
 from retouch.local import Stack, StackSettings
 
-
 TINY_QWEN = Path(__file__).resolve().parents[1] / "generation" / "tiny_qwen.py"
 
 
