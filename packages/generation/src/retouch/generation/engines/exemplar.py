@@ -3,16 +3,18 @@
 A fill made of the picture's own patches, so texture (bricks, grass, fur) continues into the hole
 instead of being smoothed over:
 
-1. **A crop around the hole**, with a margin as large as the hole: patches come from the hole's
-   surroundings, not from a far corner of the picture that merely looks alike, and a 12 MP photo
-   costs what its hole costs.
-2. **Coarse to fine.** A pyramid of the crop; at the coarsest level (the hole a couple of dozen
-   pixels across) OpenCV contrib's shift-map fill (``cv2.xphoto.inpaint``, ``INPAINT_SHIFTMAP``;
-   Telea where the contrib module is missing) gives the structure, which is then refined by patch
-   matching (PatchMatch: propagation and random search, vectorised over the whole hole) and patch
-   voting (each hole pixel the weighted mean of the matched patches that cover it), Wexler-style.
-   Each finer level starts from the coarser one's matches scaled up, so a choice made with the whole
-   hole in view is kept and only refined where the detail says so.
+1. **A crop around the hole** (the caller's: the classic engine keeps half the hole's size around
+   it): patches come from the hole's surroundings, not from a far corner of the picture that merely
+   looks alike, and a 12 MP photo costs what its hole costs.
+2. **Coarse to fine.** A pyramid of the crop; at the coarsest level (the hole a few dozen pixels
+   across) a structure-first exemplar fill (:func:`structure_fill`, Criminisi et al.'s order: lines
+   and boundaries that run into the hole are carried across it before flat areas close it) gives
+   the layout. (OpenCV contrib's shift-map, where this started, continues textures well but breaks
+   structures: a rocket's body stopped at the hole; the quality bench keeps it as a baseline.) The
+   layout is then refined by patch matching (PatchMatch: propagation and random search, vectorised
+   over the whole hole) and patch voting, Wexler-style. Each finer level starts from the coarser
+   one's matches scaled up, so a choice made with the whole hole in view is kept and only refined
+   where the detail says so.
 3. **Coarse colour from a smooth fill, detail from the patches.** Patch matching alone happily
    grows the wrong surface into a hole (a dark collar over an orange suit). The patch distance
    therefore includes the distance to a coarse-colour guide (the Telea fill, blurred), and where the
@@ -32,7 +34,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["exemplar_fill", "shift_map_fill"]
+__all__ = ["exemplar_fill", "structure_fill"]
 
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
@@ -59,18 +61,63 @@ _LOWPASS_SIGMA = 4.0
 _LOWPASS_SLACK = 8.0
 
 
-def shift_map_fill(image: U8, hole: Bools) -> U8:
-    """``image`` (RGB) with ``hole`` filled by OpenCV contrib's shift-map (Telea when the contrib
-    module is not installed)."""
+def structure_fill(image: U8, hole: Bools, radius: int = 3) -> U8:
+    """``image`` (RGB, small) with ``hole`` filled patch by patch in the order of Criminisi et al.:
+    where the hole's edge is most confident and a strong edge (isophote) runs into it first, so
+    lines and boundaries are carried across the hole before flat areas close it. Each patch is
+    copied from the best-matching wholly known patch (sum of squared Lab differences over its
+    known pixels)."""
     import cv2
 
-    if not hasattr(cv2, "xphoto"):
-        return np.asarray(cv2.inpaint(image, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA), np.uint8)
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2Lab)
-    out = np.zeros_like(lab)
-    # xphoto's mask marks the KNOWN pixels (the inverse of cv2.inpaint's).
-    cv2.xphoto.inpaint(lab, np.where(hole, 0, 255).astype(np.uint8), out, cv2.xphoto.INPAINT_SHIFTMAP)
-    return np.asarray(cv2.cvtColor(out, cv2.COLOR_Lab2RGB), np.uint8)
+    size = 2 * radius + 1
+    lab = np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2Lab), np.float32)
+    known = ~hole
+    height, width = hole.shape
+    kernel = np.ones((size, size), np.uint8)
+    # Wholly known patches, as top-left corners of matchTemplate's result map.
+    whole = cv2.erode(known.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    sources = whole[radius : height - radius, radius : width - radius]
+    if not sources.any():
+        return image.copy()
+    confidence = known.astype(np.float32)
+    grey = lab[..., 0].copy()
+    for _ in range(hole.size):
+        if known.all():
+            break
+        front = ~known & (cv2.dilate(known.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+        ys, xs = np.nonzero(front)
+        patch_confidence = cv2.boxFilter(confidence, -1, (size, size), normalize=True)[ys, xs]
+        # Isophotes of the known picture (gradients turned by 90 degrees) against the front's normal.
+        masked = np.where(known, grey, 0).astype(np.float32)
+        gx = cv2.Sobel(masked, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(masked, cv2.CV_32F, 0, 1, ksize=3)
+        edge = cv2.erode(known.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # gradients wholly on known pixels
+        gx, gy = np.where(edge, gx, 0), np.where(edge, gy, 0)
+        gx = cv2.dilate(np.abs(gx), np.ones((3, 3), np.uint8)) * np.sign(cv2.GaussianBlur(gx, (3, 3), 0))
+        gy = cv2.dilate(np.abs(gy), np.ones((3, 3), np.uint8)) * np.sign(cv2.GaussianBlur(gy, (3, 3), 0))
+        kf = cv2.GaussianBlur(known.astype(np.float32), (5, 5), 0)
+        nx = cv2.Sobel(kf, cv2.CV_32F, 1, 0, ksize=3)[ys, xs]
+        ny = cv2.Sobel(kf, cv2.CV_32F, 0, 1, ksize=3)[ys, xs]
+        norm = np.hypot(nx, ny) + 1e-6
+        data = np.abs(-gy[ys, xs] * nx + gx[ys, xs] * ny) / norm / 255.0 + 1e-3
+        best = int(np.argmax(patch_confidence * data))
+        cy = int(np.clip(ys[best], radius, height - radius - 1))
+        cx = int(np.clip(xs[best], radius, width - radius - 1))
+        window = (slice(cy - radius, cy + radius + 1), slice(cx - radius, cx + radius + 1))
+        template = lab[window]
+        weight = np.repeat(known[window][..., None], 3, axis=2).astype(np.float32)
+        scores = cv2.matchTemplate(lab, template, cv2.TM_SQDIFF, mask=weight)
+        scores = np.where(sources, scores, np.inf)
+        sy, sx = np.unravel_index(int(np.argmin(scores)), scores.shape)
+        fill = ~known[window]
+        lab[window][fill] = lab[sy : sy + size, sx : sx + size][fill]
+        grey[window][fill] = lab[window][..., 0][fill]
+        confidence[window][fill] = patch_confidence[best]
+        known[window] = True
+    filled = cv2.cvtColor(np.clip(np.rint(lab), 0, 255).astype(np.uint8), cv2.COLOR_Lab2RGB)
+    result = image.copy()
+    result[hole] = filled[hole]
+    return result
 
 
 class _Level:
@@ -235,8 +282,8 @@ def exemplar_fill(image: U8, hole: Bools, *, seed: int = 0, check: Callable[[], 
         down = cv2.resize(previous, (w, h), interpolation=cv2.INTER_AREA) > 0
         holes.append(cv2.dilate(down.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
 
-    # The coarsest level: shift-map's structure, then refined.
-    coarsest_rgb = shift_map_fill(images[-1], holes[-1])
+    # The coarsest level: structure first, then refined.
+    coarsest_rgb = structure_fill(images[-1], holes[-1])
     level = _Level(_lab(coarsest_rgb), holes[-1], _lab(images[-1]))
     if len(level.sources) == 0:
         return prefilled
