@@ -89,8 +89,8 @@ def test_a_reload_restores_the_session(web_stack: Any, open_editor: Any, scene: 
     editor.wait_history(2)
     picture = page.evaluate(IMAGE_URL_JS)
     masked = editor.mask_stats()["masked"]
-    page.wait_for_function("() => Number(document.body.dataset.saved || 0) > 0")
-    page.wait_for_timeout(800)  # the save after the last mask edit
+    # Saved: both steps, at the result, with the second mask edit.
+    page.wait_for_function("() => document.body.dataset.savedState === '2:1:2'")
     page.reload()
     page.wait_for_selector("body[data-ready='true']", state="attached")
     assert page.evaluate("() => window.retouch.session.steps.length") == 2

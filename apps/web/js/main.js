@@ -601,13 +601,23 @@ function scheduleSave() {
   saveTimer = setTimeout(saveNow, 400);
 }
 
-async function saveNow() {
+// One save at a time, in order: a slow older save must not land after a newer one.
+let saving = Promise.resolve();
+function saveNow() {
+  saving = saving.then(writeSession);
+  return saving;
+}
+
+async function writeSession() {
   if (!session.active) return;
   try {
     const mask = editor.hasImage ? await canvasToBlob(editor.mask.toGreyCanvas()) : null;
     const record = await session.toRecord({ mask, task: tasks.task });
+    const state = `${record.steps.length}:${record.index}:${editor.history.index}`;
     await saveSession(record);
     document.body.dataset.saved = String(record.savedAt);
+    // What the saved record holds (steps:position:mask edits), for the tests to wait on.
+    document.body.dataset.savedState = state;
   } catch (err) {
     // Private mode or a full disk: the session still works, it just will not survive a reload.
     console.warn("the session could not be saved", err);
