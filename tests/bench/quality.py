@@ -307,12 +307,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     removal, grid = bench_removal(photos, args.placements)
     print("removal (inside the hole): tex = high-frequency energy / truth's (goal 0.7-1.4), coarse = blurred error")
     print(
-        f"{'photo':11s} {'telea tex/coarse':>17s} {'shiftmap tex/coarse':>20s} {'ours tex/coarse':>16s} {'ours s':>7s}  ok"
+        f"{'photo/seed':13s} {'telea tex/coarse':>17s} {'shiftmap tex/coarse':>20s} {'ours tex/coarse':>16s} {'ours s':>7s}  ok"
     )
     for row in removal:
         t, s, o = row["telea"], row["shiftmap"], row["ours"]
         print(
-            f"{row['photo'] + '/' + str(row['seed']):11s} {t['tex']:8.2f}/{t['coarse']:6.1f}  {s['tex']:11.2f}/{s['coarse']:6.1f}"
+            f"{row['photo'] + '/' + str(row['seed']):13s} {t['tex']:8.2f}/{t['coarse']:6.1f}  {s['tex']:11.2f}/{s['coarse']:6.1f}"
             f"  {o['tex']:8.2f}/{o['coarse']:6.1f} {o['seconds']:7.2f}  {'yes' if row['pass'] else 'NO'}"
         )
     grid_path = args.out / "quality-removal.png"
