@@ -109,3 +109,23 @@ async def test_bad_parameters(client: AsyncClient, options: dict[str, object], f
     with pytest.raises(UnprocessableEntityError) as info:
         await client.image_utils.white_balance(encode(noise(8, 8)), **options)  # type: ignore[arg-type]
     assert info.value.problem.detail.startswith(f"{field}:")
+
+
+async def test_a_clipped_picture_has_nothing_to_estimate_and_comes_back_unchanged(client: AsyncClient) -> None:
+    clipped = np.full((32, 32, 3), 255, np.uint8)
+    clipped[8:24, 8:24] = (255, 255, 120)  # clipped in red and green: its colour is not the light's
+    result = await client.image_utils.white_balance(encode(clipped))
+    assert result.gains == [1.0, 1.0, 1.0]
+    np.testing.assert_array_equal(decode(result.image), clipped)
+
+
+async def test_a_scene_without_grey_is_corrected_only_part_way_and_the_gain_is_capped(client: AsyncClient) -> None:
+    """A field of saturated green: nothing says the green is the light's, so no full correction."""
+    rng = np.random.default_rng(4)
+    green = np.dstack([rng.integers(10, 40, (48, 48)), rng.integers(150, 230, (48, 48)), rng.integers(5, 30, (48, 48))])
+    green = green.astype(np.uint8)
+    result = await client.image_utils.white_balance(encode(green))
+    gains = np.array(result.gains)
+    assert gains.max() / gains.min() <= 8.0 + 1e-4  # the cap
+    out = decode(result.image).reshape(-1, 3).astype(float).mean(axis=0)
+    assert out[1] > out[0] and out[1] > out[2]  # still green, not turned grey or magenta

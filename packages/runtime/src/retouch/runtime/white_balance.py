@@ -4,7 +4,9 @@ Everything happens in linear light, on a regular sample of the picture (at most 
 
 - **Excluded**: clipped pixels (a channel at 254 or more) and their neighbourhood (JPEG ringing and
   blooming around a clipped highlight carry the sensor's clipping, not the light's colour); pixels
-  with a channel at 0-2 (clipped at black); nearly black pixels (noise).
+  with a channel at 0-2 (clipped at black); nearly black pixels (noise); for ``robust``, pixels too
+  saturated for any allowed correction to make grey (largest over smallest channel above
+  ``MAX_GAIN_RATIO``): their colour is the surface's. A picture with nothing left is not corrected.
 - ``robust`` (the default): shades-of-gray (a Minkowski p=4 mean, which leans towards bright
   surfaces) as a start, then refined on the near-neutral pixels: correct with the current estimate,
   keep the pixels whose corrected chromaticity is close to grey, re-estimate the light as their
@@ -119,6 +121,10 @@ def estimate_illuminant(
     sample = _usable_sample(rgb[..., :3])
     pixels = _TO_LINEAR[sample]
     pixels = pixels[pixels @ LUMA > _DARK]
+    if method == "robust":
+        # A colour more saturated than any allowed correction could neutralise is the surface's
+        # own, not the light's: it never votes (a field of grass says nothing about the light).
+        pixels = pixels[pixels.max(axis=1) <= MAX_GAIN_RATIO * np.maximum(pixels.min(axis=1), 1e-9)]
     if len(pixels) < 16:
         return np.ones(3)
     if method == "gray-world":
