@@ -53,6 +53,10 @@ def save_tiny_lama(path: Path) -> Path:
 def save_random_mobile_sam(path: Path, seed: int = 0) -> Path:
     """A random-weight MobileSAM checkpoint at ``path`` (the same weights for the same seed)."""
     import torch
+
+    from retouch.segmentation.engines.ultralytics_import import prepare
+
+    prepare()
     from ultralytics.models.sam.build import build_mobile_sam
 
     torch.manual_seed(seed)

@@ -77,6 +77,9 @@ def fastsam_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     random weights, saved as a ``.pt`` checkpoint the way ultralytics saves its own."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("ultralytics")
+    from retouch.segmentation.engines.ultralytics_import import prepare
+
+    prepare()
     from ultralytics.nn.tasks import SegmentationModel
 
     torch.manual_seed(1)  # this seed gives candidates of many sizes on the test pictures

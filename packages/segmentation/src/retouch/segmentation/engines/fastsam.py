@@ -25,6 +25,7 @@ from retouch.runtime.cancel import CancelToken
 from retouch.runtime.settings import SettingsError, env_name
 from retouch.segmentation.candidates import Candidates, select
 from retouch.segmentation.engines import PreparedImage, Segment
+from retouch.segmentation.engines.ultralytics_import import prepare
 from retouch.segmentation.prompts import Prompts
 from retouch.segmentation.protomasks import ProtoMasks
 from retouch.segmentation.settings import SegmentationSettings
@@ -68,6 +69,8 @@ class FastSAMEngine:
         if self.model is not None:
             return
         import torch
+
+        prepare()
         from ultralytics.models.fastsam import FastSAM
 
         if self._device == "auto":
@@ -125,6 +128,7 @@ class FastSAMEngine:
 def _fp16_option() -> dict[str, Any]:
     """ultralytics' FP16 flag: ``quantize=16`` where it exists (8.4.1xx; ``half`` there logs a
     deprecation warning on every call), ``half=True`` before."""
+    prepare()
     from ultralytics.cfg import DEFAULT_CFG_DICT
 
     return {"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True}
@@ -133,6 +137,7 @@ def _fp16_option() -> dict[str, Any]:
 def _candidate_predictor() -> type:
     """ultralytics' FastSAM predictor, keeping each candidate's coefficients and the prototypes
     instead of computing every candidate's mask at full size (most of its post-processing time)."""
+    prepare()
     from ultralytics import __version__ as ultralytics_version
     from ultralytics.engine.results import Results
     from ultralytics.models.fastsam import FastSAMPredictor

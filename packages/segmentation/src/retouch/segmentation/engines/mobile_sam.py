@@ -36,6 +36,7 @@ import numpy as np
 from retouch.runtime.cancel import CancelToken
 from retouch.runtime.settings import SettingsError, env_name
 from retouch.segmentation.engines import PreparedImage, Segment
+from retouch.segmentation.engines.ultralytics_import import prepare
 from retouch.segmentation.prompts import Prompts
 from retouch.segmentation.settings import SegmentationSettings
 
@@ -116,6 +117,8 @@ class MobileSAMEngine:
         if self.model is not None:
             return
         import torch
+
+        prepare()
         from ultralytics.models.sam.build import build_mobile_sam
 
         if self._device == "auto":
