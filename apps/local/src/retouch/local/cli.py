@@ -280,7 +280,10 @@ def _models_pull(args: argparse.Namespace) -> int:
     modules, extra = _ENGINE_LIBRARIES.get(spec.service, ((), ""))
     missing = [name for name in modules if importlib.util.find_spec(name) is None]
     if missing:
-        print(f"note: the {spec.engine} engine needs {', '.join(missing)}, not installed here: install {extra}")
+        print(
+            f"note: the {spec.engine} engine needs {', '.join(missing)}, not installed here: install {extra} "
+            "(or serve with `hatch run full:serve`, an environment that has it)"
+        )
     return 0
 
 
