@@ -264,6 +264,13 @@ def _store_result(run_id: str, png: bytes) -> str:
     return key
 
 
+def _job_assets() -> Any:
+    """The jobs' blob Volume, mounted here, as the source of ``asset:`` references."""
+    from retouch.runtime.assets import DirectoryAssetSource
+
+    return DirectoryAssetSource(JOBS_BLOB_DIR, refresh=blobs.reload)
+
+
 def _decode_run_id(payload: bytes) -> str:
     from retouch.sdk import codec
     from retouch.sdk.models.generation import RunRequest
@@ -352,7 +359,7 @@ class QwenService:
         try:
             return run_request(
                 payload,
-                run=runner_run(self.runner),
+                run=runner_run(self.runner, _job_assets()),
                 put=lambda data: events_queue.put(data, partition=run_id, partition_ttl=EVENTS_TTL_S),
                 cancelled=CancelFlag(lambda: cancel_flags.get(run_id, False)),
                 store_image=_store_result,
@@ -361,18 +368,22 @@ class QwenService:
             cancel_flags.pop(run_id, None)
 
 
-def runner_run(runner: Any) -> Callable[[Any, Callable[[Any], None], Callable[[], bool]], None]:
+def runner_run(runner: Any, assets: Any = None) -> Callable[[Any, Callable[[Any], None], Callable[[], bool]], None]:
     """Adapt a ``retouch.generation.Runner`` to :func:`run_request`: validation errors, failures and
-    cancellation become the package's own terminal ``ErrorEvent`` (409 ``cancelled`` included)."""
+    cancellation become the package's own terminal ``ErrorEvent`` (409 ``cancelled`` included).
+    ``asset:`` references in the request are read through ``assets`` (a runtime ``AssetSource``,
+    the mounted jobs blob Volume on Modal) as the job's owner."""
     from retouch.generation.runner import error_event
+    from retouch.runtime.assets import ANONYMOUS, acting_as
 
     def run(request: Any, on_event: Callable[[Any], None], cancelled: Callable[[], bool]) -> None:
-        try:
-            job = runner.prepare(request)
-        except Exception as exc:
-            on_event(error_event(request.run_id or "", exc))
-            return
-        runner.report(job, on_event, cancelled)
+        with acting_as(request.owner or ANONYMOUS, assets):
+            try:
+                job = runner.prepare(request)
+            except Exception as exc:
+                on_event(error_event(request.run_id or "", exc))
+                return
+            runner.report(job, on_event, cancelled)
 
     return run
 

@@ -163,3 +163,59 @@ def test_an_invalid_real_request_ends_with_a_4xx_before_any_model_work(generatio
     assert outcome == "error"
     (event,) = decoded(put)  # no progress: refused up front
     assert isinstance(event, ErrorEvent) and 400 <= event.problem.status < 500
+
+
+def test_a_spawned_run_reads_its_owners_assets_from_the_mounted_blob_volume(
+    generation: ModuleType, runner: Any, tmp_path: Any
+) -> None:
+    import io
+
+    from PIL import Image
+
+    from retouch.runtime import assets
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 12), (200, 150, 110)).save(buffer, "PNG")
+    data = buffer.getvalue()
+    asset_id = assets.content_id(data)
+    refreshed: list[bool] = []
+
+    def upload_lands_on_reload() -> None:
+        # As a Modal Volume: the jobs container's upload is visible here only after a reload.
+        refreshed.append(True)
+        (tmp_path / assets.data_key(asset_id)).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / assets.data_key(asset_id)).write_bytes(data)
+        marker = tmp_path / assets.owner_key(asset_id, "key:alice")
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_bytes(b"")
+
+    source = assets.DirectoryAssetSource(tmp_path, refresh=upload_lands_on_reload)
+
+    def request(owner: str, run_id: str) -> bytes:
+        ref = assets.reference(asset_id)
+        return codec.encode(
+            RunRequest(prompt="", input_image=ref, task_type="white-balance", run_id=run_id, owner=owner)  # type: ignore[arg-type]
+        )
+
+    put: list[bytes] = []
+    outcome = generation.run_request(
+        request("key:alice", "run-a"),
+        run=generation.runner_run(runner, source),
+        put=put.append,
+        cancelled=lambda: False,
+    )
+    assert outcome == "result" and refreshed == [True]
+    result = decoded(put)[-1]
+    assert isinstance(result, ResultEvent) and (result.width, result.height) == (20, 12)
+
+    # Another owner's run cannot read it: a 404 naming the field, not the picture.
+    put = []
+    outcome = generation.run_request(
+        request("key:mallory", "run-m"),
+        run=generation.runner_run(runner, source),
+        put=put.append,
+        cancelled=lambda: False,
+    )
+    event = decoded(put)[-1]
+    assert outcome == "error" and isinstance(event, ErrorEvent) and event.problem.status == 404
+    assert "input_image" in event.problem.detail

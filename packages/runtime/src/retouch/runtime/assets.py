@@ -20,7 +20,8 @@ import contextlib
 import contextvars
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Final, Protocol
 
 import httpx
@@ -34,6 +35,7 @@ __all__ = [
     "ANONYMOUS",
     "AssetContextMiddleware",
     "AssetSource",
+    "DirectoryAssetSource",
     "HttpAssetSource",
     "acting_as",
     "asset_id_of",
@@ -166,6 +168,35 @@ class HttpAssetSource:
     def close(self) -> None:
         """Close its connections."""
         self._http.close()
+
+
+class DirectoryAssetSource:
+    """Reads assets straight from a mounted copy of the jobs service's blob store (the layout of
+    :func:`data_key` / :func:`owner_key` under ``root``): the Modal generation worker mounts the
+    jobs' blob Volume, so a spawned run reads its owner's assets without a web round trip.
+
+    ``refresh`` (a Modal ``Volume.reload``) is called once when a file is not there yet, since an
+    upload committed by the jobs container after this one mounted is seen only after a reload."""
+
+    def __init__(self, root: Path | str, *, refresh: Callable[[], object] | None = None) -> None:
+        self.root = Path(root)
+        self._refresh = refresh
+
+    def _find(self, asset_id: str, owner: str) -> bytes | None:
+        if not (self.root / owner_key(asset_id, owner)).is_file():
+            return None
+        try:
+            return (self.root / data_key(asset_id)).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def read(self, asset_id: str, owner: str) -> bytes | None:
+        """The asset's bytes if ``owner`` holds it (after one refresh if needed), else ``None``."""
+        found = self._find(asset_id, owner)
+        if found is None and self._refresh is not None:
+            self._refresh()
+            found = self._find(asset_id, owner)
+        return found
 
 
 _OWNER_BYTES = OWNER_HEADER.lower().encode()
