@@ -165,11 +165,16 @@ def test_assets_expire_with_the_ttl_unless_a_job_uses_them(jobs_server: JobsFact
     server = jobs_server(ttl_seconds=1.0, expiry_interval_seconds=0.1)
     idle = _upload(server.url, png(20, 20, (5, 5, 5))).json()["asset_id"]
     used = _upload(server.url, png(32, 24, (7, 7, 7))).json()["asset_id"]
-    fields = body("steps=400 delay=0.01", mask=b64(mask_png()))
+    # Long enough to be still running past the TTL on a loaded machine; cancelled at the end.
+    fields = body("steps=3000 delay=0.01", mask=b64(mask_png()))
     fields["input_image"] = f"asset:{used}"
     task_id = httpx.post(f"{server.url}/api/generate/async", json=fields).json()["task_id"]
     wait_until(lambda: httpx.get(f"{server.url}/api/assets/{idle}").status_code == 404, what="the idle asset to expire")
-    assert not (tmp_path / "data" / "jobs" / "blobs" / "assets" / idle).exists()
+    # The sweep refuses the asset first (its owner's hold goes), then removes its files.
+    wait_until(
+        lambda: not (tmp_path / "data" / "jobs" / "blobs" / "assets" / idle).exists(),
+        what="the idle asset's files to be removed",
+    )
     # Still running well past the TTL: its input is kept.
     time.sleep(1.2)
     assert httpx.get(f"{server.url}/api/generate/status/{task_id}").json()["status"] == "processing"
