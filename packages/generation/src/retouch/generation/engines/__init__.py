@@ -29,6 +29,7 @@ __all__ = [
     "StageCallback",
     "check_cancelled",
     "create_engine",
+    "prompt_free_notes",
 ]
 
 #: Returns ``True`` once the run should stop (polled between steps; the runtime's
@@ -58,6 +59,26 @@ def check_cancelled(cancelled: CancelCheck) -> None:
     """Raise :class:`RunCancelled` if the run should stop."""
     if cancelled():
         raise RunCancelled()
+
+
+def prompt_free_notes(job: EditJob, engine: str, *, also: str = "") -> list[str]:
+    """The result note of a deterministic, prompt-free engine naming the model-only fields the
+    request set, which it accepts (clients always send them) but cannot use."""
+    unused = [
+        name
+        for name, value in (
+            ("prompt", job.prompt or None),
+            ("negative_prompt", job.negative_prompt),
+            ("true_cfg_scale", job.true_cfg_scale),
+            ("guidance_scale", job.guidance_scale),
+            ("seed", job.seed),
+        )
+        if value is not None
+    ]
+    if not unused:
+        return []
+    fields = ", ".join(unused) + (f" and {also}" if also else "")
+    return [f"the {engine} engine is deterministic and prompt-free: {fields} do not change its output"]
 
 
 @dataclass

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter
 
 from retouch.generation.conditioning import cutout, mask_bbox
-from retouch.generation.engines import CancelCheck, EditResult, StageCallback, check_cancelled
+from retouch.generation.engines import CancelCheck, EditResult, StageCallback, check_cancelled, prompt_free_notes
 from retouch.generation.engines.exemplar import exemplar_fill
 from retouch.generation.engines.white_balance import white_balance
 from retouch.generation.settings import GenerationSettings
@@ -254,26 +254,7 @@ class ClassicEngine:
             image = white_balance(job.image)
         check_cancelled(cancelled)
         on_progress("denoising", 1, 1, f"classic {job.task}")
-        return EditResult(image=image, seed=None, notes=_notes(job))
-
-
-def _notes(job: EditJob) -> list[str]:
-    unused = [
-        name
-        for name, value in (
-            ("prompt", job.prompt or None),
-            ("negative_prompt", job.negative_prompt),
-            ("true_cfg_scale", job.true_cfg_scale),
-            ("guidance_scale", job.guidance_scale),
-            ("seed", job.seed),
-        )
-        if value is not None
-    ]
-    if not unused:
-        return []
-    return [
-        f"the classic engine is deterministic and prompt-free: {', '.join(unused)} and num_inference_steps do not change its output"
-    ]
+        return EditResult(image=image, seed=None, notes=prompt_free_notes(job, "classic", also="num_inference_steps"))
 
 
 def create(settings: GenerationSettings) -> ClassicEngine:

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from retouch.generation.compositing import binary
-from retouch.generation.engines import CancelCheck, EditResult, StageCallback, check_cancelled
+from retouch.generation.engines import CancelCheck, EditResult, StageCallback, check_cancelled, prompt_free_notes
 from retouch.generation.settings import GenerationSettings
 from retouch.generation.validation import EditJob
 from retouch.runtime.problems import field_error
@@ -172,24 +172,7 @@ class LamaEngine:
             )
         check_cancelled(cancelled)
         on_progress("denoising", 1, 1, "lama removal")
-        return EditResult(image=image, seed=None, notes=_notes(job))
-
-
-def _notes(job: EditJob) -> list[str]:
-    unused = [
-        name
-        for name, value in (
-            ("prompt", job.prompt or None),
-            ("negative_prompt", job.negative_prompt),
-            ("true_cfg_scale", job.true_cfg_scale),
-            ("guidance_scale", job.guidance_scale),
-            ("seed", job.seed),
-        )
-        if value is not None
-    ]
-    if not unused:
-        return []
-    return [f"the lama engine is deterministic and prompt-free: {', '.join(unused)} do not change its output"]
+        return EditResult(image=image, seed=None, notes=prompt_free_notes(job, "lama"))
 
 
 def create(settings: GenerationSettings) -> LamaEngine:
