@@ -11,8 +11,9 @@ import pytest
 
 from retouch.gateway.settings import GatewaySettings
 from retouch.generation.settings import GenerationSettings
+from retouch.image_utils.settings import ImageUtilsSettings
 from retouch.jobs.settings import JobsSettings
-from retouch.runtime.settings import load_settings
+from retouch.runtime.settings import env_name, load_settings
 from retouch.sdk.models.generation import MODAL_GENERATION_APP, MODAL_WORKER_FUNCTION
 from retouch.segmentation.settings import SegmentationSettings
 
@@ -138,7 +139,7 @@ def test_jobs_env_selects_the_modal_seams_and_names_the_dict_and_volume(apps: di
     # Never more runs in flight than generation containers may exist.
     assert settings.max_running == web(apps, "generation").max_containers
     # A GPU cold start must not look like a lost worker.
-    assert settings.watchdog_seconds >= 300
+    assert settings.watchdog_s >= 300
     # The scheduled expiry runs with the same configuration.
     expire = apps["job_manager"]["expire_jobs"]
     assert expire.schedule is not None and expire.schedule.startswith("Period(")
@@ -172,3 +173,39 @@ def test_weight_download_entry_points_exist_and_are_not_web_endpoints(apps: dict
     for service in ("generation", "segmentation"):
         download = apps[service]["download_weights"]
         assert download.kind == "function" and download.label is None
+
+
+#: Deploy-time settings that may equal the package's default on purpose, with why.
+PINNED_ON_PURPOSE = {
+    # The Lightning LoRA downloaded at deploy time is the one for this many steps: the service must
+    # run the same count even if the package's default changes.
+    "RETOUCH_QWEN_LIGHTNING_STEPS",
+    # Names of the Modal objects the deploy creates and mounts (the generation app mounts the same
+    # blob Volume): wiring that must follow deploy/_common.py, whatever the package defaults to.
+    "RETOUCH_JOBS_MODAL_STORE_DICT",
+    "RETOUCH_JOBS_MODAL_BLOB_VOLUME",
+}
+SERVICE_SETTINGS = {
+    "gateway": GatewaySettings,
+    "job_manager": JobsSettings,
+    "generation": GenerationSettings,
+    "segmentation": SegmentationSettings,
+    "image_utils": ImageUtilsSettings,
+}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_SETTINGS))
+def test_deploy_sets_only_what_differs_from_the_package_defaults(apps: dict[str, Any], service: str) -> None:
+    cls = SERVICE_SETTINGS[service]
+    env = {name: value for name, value in web(apps, service).env.items() if value is not None}
+    deployed = load_settings(cls, environ=env)
+    default = load_settings(cls, environ={})
+    fields = {env_name(cls, field): field for field in cls.__struct_fields__}
+    read = [name for name in env if name in fields]
+    assert read, f"{service}: the deploy env sets none of the service's settings"
+    repeated = [
+        name
+        for name in read
+        if name not in PINNED_ON_PURPOSE and getattr(deployed, fields[name]) == getattr(default, fields[name])
+    ]
+    assert not repeated, f"{service}: deploy/ repeats the package's defaults for {repeated}"

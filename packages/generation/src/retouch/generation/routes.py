@@ -3,7 +3,7 @@
 
 A run is validated before the answer starts, so a bad request is an ordinary problem+json 4xx. Once
 valid, the answer is ``application/x-ndjson``: one :class:`ProgressEvent` a line, then exactly one
-:class:`ResultEvent` or :class:`ErrorEvent`. The engine works in a thread of its own; its events
+:class:`ResultEvent` or :class:`ErrorEvent`. The engine works in a thread of its own (``start_thread``); its events
 reach the event loop through ``call_soon_threadsafe``. A client that goes away cancels its run.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import uuid
 from collections.abc import AsyncIterator
 
@@ -21,7 +20,7 @@ from starlette.routing import Route
 
 from retouch.generation.runner import Runner
 from retouch.runtime.cancel import CancelRegistry, CancelToken
-from retouch.runtime.concurrency import run_sync
+from retouch.runtime.concurrency import run_sync, start_thread
 from retouch.runtime.http import StructResponse, read_struct
 from retouch.runtime.problems import ProblemError
 from retouch.sdk import codec
@@ -96,7 +95,9 @@ def build_routes(runner: Runner, registry: RunRegistry) -> list[Route]:
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(finished)
 
-        threading.Thread(target=work, name=f"generation-run-{run_id}", daemon=True).start()
+        # Not run_sync: a run takes minutes and would hold a shared worker that decodes need;
+        # runner.admit() above bounds how many run at once.
+        start_thread(work, name=f"generation-run-{run_id}")
         return event_stream(events, cancel)
 
     async def cancel_endpoint(request: Request) -> Response:

@@ -1,9 +1,20 @@
-"""CPU-bound work runs in worker threads, never on the event loop, with bounded concurrency."""
+"""Blocking work never runs on the event loop. There are three ways off it, one for each shape of work:
+
+- :func:`run_sync`: a short call awaited by a request (decode, an image op, a mask), in the shared,
+  bounded pool of worker threads;
+- :class:`SerialWorker`: calls that must stay on one thread of their own, in order (a SQLite
+  connection);
+- :func:`start_thread`: long work that outlives the call that starts it (a model load, a generation
+  run streaming its events), in a daemon thread of its own, so minutes of work never hold one of
+  the pool's workers and starve the short calls. The caller bounds how many it starts.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -11,12 +22,13 @@ from typing import ParamSpec, TypeVar
 import anyio
 import anyio.to_thread
 
-__all__ = ["SerialWorker", "configure_workers", "run_sync"]
+__all__ = ["SerialWorker", "configure_workers", "run_sync", "start_thread"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 _workers = 4
+log = logging.getLogger("retouch.runtime")
 _limiter: anyio.CapacityLimiter | None = None
 
 
@@ -55,3 +67,18 @@ class SerialWorker:
     def close(self) -> None:
         """Finish the calls already queued, then stop the thread."""
         self._executor.shutdown(wait=True)
+
+
+def start_thread(func: Callable[[], object], *, name: str) -> threading.Thread:
+    """Start ``func()`` in a daemon thread called ``name`` and return at once. An exception that
+    escapes ``func`` is logged (with the thread's name), never lost silently."""
+
+    def target() -> None:
+        try:
+            func()
+        except BaseException:
+            log.exception("thread %s failed", name)
+
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread

@@ -1,8 +1,8 @@
 """Load in the background, 503 until ready: what a service with a model does at start-up.
 
-A :class:`BackgroundLoad` runs a blocking ``load`` once, in a daemon thread of its own (a model
-load takes seconds to minutes; it must not hold one of the request workers), and remembers how it
-ended. Requests either wait for it (:meth:`BackgroundLoad.wait`, the generation runner) or are
+A :class:`BackgroundLoad` runs a blocking ``load`` once, in a daemon thread of its own
+(:func:`~retouch.runtime.concurrency.start_thread`: a model load takes seconds to minutes and must
+not hold one of the request workers), and remembers how it ended. Requests either wait for it (:meth:`BackgroundLoad.wait`, the generation runner) or are
 refused with a 503 and ``Retry-After`` while it runs (:meth:`BackgroundLoad.check_ready`, the
 segmentation service); health reports :attr:`BackgroundLoad.state`.
 """
@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
+from retouch.runtime.concurrency import start_thread
 from retouch.runtime.problems import ProblemError
 
 __all__ = ["BackgroundLoad", "LoadState"]
@@ -65,7 +66,7 @@ class BackgroundLoad:
         with self._lock:
             if self._started:
                 return
-        threading.Thread(target=self.run, name=self.thread_name, daemon=True).start()
+        start_thread(self.run, name=self.thread_name)
 
     @property
     def finished(self) -> bool:
