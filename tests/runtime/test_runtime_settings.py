@@ -108,3 +108,38 @@ def test_new_token_is_random_and_long() -> None:
     tokens = {new_token() for _ in range(5)}
     assert len(tokens) == 5
     assert all(len(token) >= 32 for token in tokens)
+
+
+def test_server_settings_read_their_documented_variables() -> None:
+    from retouch.runtime.protocol import ServerSettings
+
+    server = load_settings(
+        ServerSettings, environ={"RETOUCH_HEADER_TIMEOUT": "2.5", "RETOUCH_MAX_CONNECTIONS_PER_CLIENT": "8"}
+    )
+    assert (server.header_timeout, server.max_connections_per_client) == (2.5, 8)
+    assert load_settings(ServerSettings, environ={}).max_connections_per_client == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"RETOUCH_HEADER_TIMEOUT": "soon"}, "RETOUCH_HEADER_TIMEOUT"),
+        ({"RETOUCH_HEADER_TIMEOUT": "0"}, "RETOUCH_HEADER_TIMEOUT"),
+        ({"RETOUCH_MAX_CONNECTIONS_PER_CLIENT": "-1"}, "RETOUCH_MAX_CONNECTIONS_PER_CLIENT"),
+        ({"RETOUCH_MAX_CONNECTIONS_PER_CLIENT": "many"}, "RETOUCH_MAX_CONNECTIONS_PER_CLIENT"),
+    ],
+)
+def test_server_settings_refuse_bad_values_naming_the_variable(env: dict[str, str], variable: str) -> None:
+    from retouch.runtime.protocol import ServerSettings
+
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(ServerSettings, environ=env)
+
+
+def test_serve_refuses_a_bad_server_setting_before_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from retouch.runtime import serve
+
+    monkeypatch.setenv("RETOUCH_HEADER_TIMEOUT", "-3")
+    with pytest.raises(SystemExit) as exited:
+        serve.main(["retouch.image_utils.app:create_app", "--port", "1"])
+    assert exited.value.code == 2

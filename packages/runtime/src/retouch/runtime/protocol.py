@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from retouch.runtime.settings import Settings
 
 __all__ = [
     "DEFAULT_HEADER_TIMEOUT",
     "HEADER_TIMEOUT_VAR",
     "MAX_CONNECTIONS_VAR",
     "GuardedH11Protocol",
-    "header_timeout_from_env",
-    "max_connections_from_env",
+    "ServerSettings",
 ]
 
 #: Seconds a client may take to send a request's head.
@@ -35,32 +35,21 @@ HEADER_TIMEOUT_VAR = "RETOUCH_HEADER_TIMEOUT"
 MAX_CONNECTIONS_VAR = "RETOUCH_MAX_CONNECTIONS_PER_CLIENT"
 
 
-def header_timeout_from_env() -> float:
-    """``RETOUCH_HEADER_TIMEOUT`` (seconds, positive), or the default."""
-    raw = os.environ.get(HEADER_TIMEOUT_VAR, "").strip()
-    if not raw:
-        return DEFAULT_HEADER_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{HEADER_TIMEOUT_VAR}={raw!r} is not a number of seconds") from None
-    if not value > 0:
-        raise ValueError(f"{HEADER_TIMEOUT_VAR} must be positive, got {raw!r}")
-    return value
+class ServerSettings(Settings, kw_only=True):
+    """How every service's HTTP server guards its connections, read once before it starts."""
 
+    __env__: ClassVar[dict[str, str]] = {
+        "header_timeout": HEADER_TIMEOUT_VAR,
+        "max_connections_per_client": MAX_CONNECTIONS_VAR,
+    }
 
-def max_connections_from_env() -> int:
-    """``RETOUCH_MAX_CONNECTIONS_PER_CLIENT`` (0 or unset: no cap)."""
-    raw = os.environ.get(MAX_CONNECTIONS_VAR, "").strip()
-    if not raw:
-        return 0
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{MAX_CONNECTIONS_VAR}={raw!r} is not a whole number") from None
-    if value < 0:
-        raise ValueError(f"{MAX_CONNECTIONS_VAR} must not be negative, got {raw!r}")
-    return value
+    #: Seconds the whole head of a request may take to arrive.
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    #: Connections one client address may hold at once (0: no cap).
+    max_connections_per_client: int = 0
+
+    def __post_init__(self) -> None:
+        self.require(positive=("header_timeout",), non_negative=("max_connections_per_client",))
 
 
 class GuardedH11Protocol(H11Protocol):

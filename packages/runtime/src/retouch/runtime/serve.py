@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from retouch.runtime.protocol import GuardedH11Protocol, header_timeout_from_env, max_connections_from_env
+from retouch.runtime.protocol import GuardedH11Protocol, ServerSettings
+from retouch.runtime.settings import SettingsError, load_settings
 
 __all__ = ["main"]
 
@@ -28,10 +29,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     try:
-        GuardedH11Protocol.header_timeout = header_timeout_from_env()
-        GuardedH11Protocol.max_connections_per_client = max_connections_from_env()
-    except ValueError as exc:
+        server = load_settings(ServerSettings)
+    except SettingsError as exc:
         parser.error(str(exc))
+    GuardedH11Protocol.header_timeout = server.header_timeout
+    GuardedH11Protocol.max_connections_per_client = server.max_connections_per_client
     uvicorn.run(
         args.factory,
         factory=True,

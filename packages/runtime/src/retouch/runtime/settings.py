@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
 
 import msgspec
 
-__all__ = ["ServiceSettings", "SettingsError", "env_name", "load_settings", "new_token"]
+__all__ = ["ServiceSettings", "Settings", "SettingsError", "env_name", "load_settings", "new_token"]
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -24,10 +24,32 @@ class SettingsError(ValueError):
     """A configuration variable has a value that cannot be used."""
 
 
-class ServiceSettings(msgspec.Struct, kw_only=True):
-    """What every service is configured with (subclass it to add a service's own settings)."""
+class Settings(msgspec.Struct, kw_only=True):
+    """A group of settings read from the environment by :func:`load_settings` (the base of
+    :class:`ServiceSettings`, and of groups read before any service exists, such as the HTTP
+    server's)."""
 
     __env__: ClassVar[dict[str, str]] = {}
+
+    def require(
+        self, *, positive: Iterable[str] = (), non_negative: Iterable[str] = (), fraction: Iterable[str] = ()
+    ) -> None:
+        """Check numeric fields' ranges (every ``__post_init__`` calls this): the first field out
+        of range raises :class:`SettingsError` naming its variable."""
+        cls = type(self)
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{env_name(cls, name)} must be positive, got {getattr(self, name)}")
+        for name in non_negative:
+            if not getattr(self, name) >= 0:
+                raise SettingsError(f"{env_name(cls, name)} must not be negative, got {getattr(self, name)}")
+        for name in fraction:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SettingsError(f"{env_name(cls, name)} must be between 0 and 1, got {getattr(self, name)}")
+
+
+class ServiceSettings(Settings, kw_only=True):
+    """What every service is configured with (subclass it to add a service's own settings)."""
 
     #: Shared secret internal calls must present (``X-Service-Token``); unset: no check.
     service_token: str | None = None
@@ -59,30 +81,16 @@ class ServiceSettings(msgspec.Struct, kw_only=True):
     metrics_push_seconds: float = 15.0
 
     def __post_init__(self) -> None:
-        if not self.metrics_push_seconds > 0:
-            cls = type(self)
-            raise SettingsError(
-                f"{env_name(cls, 'metrics_push_seconds')} must be positive, got {self.metrics_push_seconds}"
-            )
         self.require(
-            positive=("max_body_bytes", "max_asset_bytes", "max_image_pixels", "max_image_side", "cpu_workers")
+            positive=(
+                "metrics_push_seconds",
+                "max_body_bytes",
+                "max_asset_bytes",
+                "max_image_pixels",
+                "max_image_side",
+                "cpu_workers",
+            )
         )
-
-    def require(
-        self, *, positive: Iterable[str] = (), non_negative: Iterable[str] = (), fraction: Iterable[str] = ()
-    ) -> None:
-        """Check numeric fields' ranges (every service's ``__post_init__`` calls this): the first
-        field out of range raises :class:`SettingsError` naming its variable."""
-        cls = type(self)
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise SettingsError(f"{env_name(cls, name)} must be positive, got {getattr(self, name)}")
-        for name in non_negative:
-            if not getattr(self, name) >= 0:
-                raise SettingsError(f"{env_name(cls, name)} must not be negative, got {getattr(self, name)}")
-        for name in fraction:
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise SettingsError(f"{env_name(cls, name)} must be between 0 and 1, got {getattr(self, name)}")
 
 
 def env_name(cls: type[msgspec.Struct], field: str) -> str:
