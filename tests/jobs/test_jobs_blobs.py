@@ -16,7 +16,7 @@ async def test_put_get_delete(tmp_path: Path) -> None:
     assert await blobs.get("t1/result.png") == b"png bytes"
     await blobs.put("t1/result.png", b"replaced")
     assert await blobs.get("t1/result.png") == b"replaced"
-    assert not list((tmp_path / "t1").glob(".tmp-*")), "no temporary files left behind"
+    assert not list((tmp_path / "t1").glob(".*")), "no temporary files left behind"
     await blobs.delete("t1/request.json")
     await blobs.delete("t1/request.json")
     assert await blobs.get("t1/request.json") is None

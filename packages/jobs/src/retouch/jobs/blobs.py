@@ -13,6 +13,7 @@ from typing import Protocol
 import anyio
 
 from retouch.runtime.concurrency import run_sync
+from retouch.sdk.files import TEMPORARY_PREFIX, write_atomically
 
 __all__ = ["BlobStore", "LocalBlobStore", "check_key", "request_key", "result_key"]
 
@@ -78,15 +79,7 @@ class LocalBlobStore:
 
     @staticmethod
     def _put(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, data)
 
     async def get(self, key: str) -> bytes | None:
         """The bytes under ``key``, or ``None``."""
@@ -117,7 +110,7 @@ class LocalBlobStore:
         try:
             os.replace(source, target)
         except OSError:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f"{TEMPORARY_PREFIX}{target.name}.", suffix=".partial")
             os.close(fd)
             try:
                 shutil.copyfile(source, tmp)
@@ -140,7 +133,7 @@ class LocalBlobStore:
     @staticmethod
     def _names(path: Path) -> list[str]:
         try:
-            return sorted(name for name in os.listdir(path) if not name.startswith(".tmp-"))
+            return sorted(name for name in os.listdir(path) if not name.startswith(TEMPORARY_PREFIX))
         except (FileNotFoundError, NotADirectoryError):
             return []
 

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -30,6 +29,7 @@ from retouch.sdk import _codec
 from retouch.sdk._base import NOT_GIVEN, Timeout
 from retouch.sdk.codec import AssetRef
 from retouch.sdk.errors import RetouchError
+from retouch.sdk.files import write_atomically
 from retouch.sdk.models.generation import GenerationRequest, TaskType
 from retouch.sdk.resources.assets import worth_uploading
 from retouch.sdk.resources.jobs import build_request
@@ -184,18 +184,6 @@ def idempotency_key(image: bytes, mask: bytes | None, task_type: str, prompt: st
     return "batch-" + digest.hexdigest()[:48]
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class _Prepared(NamedTuple):
     request: GenerationRequest
     key: str
@@ -249,7 +237,7 @@ def _one(
         final = client.jobs.wait(task_id, timeout=timeout)
         if final.status != "done":
             return _failed(item, f"{final.status}: {final.error or 'no detail'}", task_id)
-        _write_atomically(item.output, client.jobs.result_image(task_id, format=item.format, timeout=timeout))
+        write_atomically(item.output, client.jobs.result_image(task_id, format=item.format, timeout=timeout))
     except (RetouchError, OSError, ValueError) as exc:
         return _failed(item, str(exc), task_id)
     return BatchOutcome(name=item.name, status="done", output=str(item.output), task_id=task_id)
@@ -272,7 +260,7 @@ async def _one_async(
         if final.status != "done":
             return _failed(item, f"{final.status}: {final.error or 'no detail'}", task_id)
         data = await client.jobs.result_image(task_id, format=item.format, timeout=timeout)
-        await asyncio.to_thread(_write_atomically, item.output, data)
+        await asyncio.to_thread(write_atomically, item.output, data)
     except (RetouchError, OSError, ValueError) as exc:
         return _failed(item, str(exc), task_id)
     return BatchOutcome(name=item.name, status="done", output=str(item.output), task_id=task_id)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from retouch.sdk._codec import ASSET_PREFIX, AssetRef, Base64Bytes
+from retouch.sdk.files import write_atomically
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -49,8 +50,6 @@ def to_base64_bytes(image: ImageInput | Any) -> Base64Bytes:
 
 
 def save_image(data: bytes, path: str | os.PathLike[str]) -> Path:
-    """Write encoded image bytes to ``path`` (parents created) and return the path."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(data)
-    return out
+    """Write encoded image bytes to ``path`` (parents created, atomically: never a half-written
+    picture) and return the path."""
+    return write_atomically(path, data)
