@@ -85,9 +85,11 @@ class ModelSpec(msgspec.Struct, kw_only=True, frozen=True):
             raise ValueError(f"model {self.name!r}: file must be a plain file name, got {self.file!r}")
 
 
-#: The built-in models. Pins: big-lama.pt's MD5 is the one IOPaint (whose author exported and
-#: publishes this TorchScript file) checks; its SHA-256 and size are those projects pinning the
-#: identical upload record. mobile_sam.pt is the MobileSAM repository's own file at a fixed
+#: The built-in models. Pins: big-lama.pt is the TorchScript export IOPaint's author publishes
+#: (Sanster/models, release add_big_lama); its MD5 is the one IOPaint checks, and its size and
+#: SHA-256 are those of that same file (205,669,692 bytes) as projects that pin it record them. (A
+#: re-export published elsewhere, 205,803,670 bytes, SHA-256 7ba7aa7a..., is another file: pinning
+#: it against this URL refused every real download.) mobile_sam.pt is the MobileSAM repository's own file at a fixed
 #: commit; FastSAM-s.pt the ultralytics release asset.
 CATALOG: dict[str, ModelSpec] = {
     spec.name: spec
@@ -98,9 +100,9 @@ CATALOG: dict[str, ModelSpec] = {
             service="generation",
             file="big-lama.pt",
             url="https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
-            sha256="7ba7aa7ac37a4d41fdbbeba3a2af7ead18058552997e3a3cd1a3b2210c9e6b4c",
+            sha256="344c77bbcb158f17dd143070d1e789f38a66c04202311ae3a258ef66667a9ea9",
             md5="e3aa4aaa15225a33ec84f9f4bc47e500",
-            size=205_803_670,
+            size=205_669_692,
             description="LaMa (big-lama) removal, TorchScript; the default removal engine once pulled",
             license="Apache-2.0",
         ),
