@@ -37,7 +37,7 @@ def jobs_server(tmp_path: Path, fake_gen: ServerThread) -> Iterator[JobsFactory]
             "generation_service_url": fake_gen.url,
             "log_json": False,
             "log_level": "WARNING",
-            "heartbeat_seconds": 5.0,
+            "heartbeat_s": 5.0,
         }
         values.update(overrides)
         server = ServerThread(create_app(JobsSettings(**values))).start()

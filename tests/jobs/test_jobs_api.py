@@ -225,7 +225,7 @@ def test_the_synchronous_form_returns_the_result(jobs: ServerThread) -> None:
 
 
 def test_the_synchronous_form_answers_202_when_its_bound_passes(jobs_server: JobsFactory) -> None:
-    server = jobs_server(sync_wait_seconds=0.3)
+    server = jobs_server(sync_wait_s=0.3)
     response = httpx.post(f"{server.url}/api/generate", json=body("steps=100 delay=0.05"), timeout=60)
     assert response.status_code == 202
     task_id = response.json()["task_id"]

@@ -162,7 +162,7 @@ def test_a_malformed_reference_is_a_422(jobs: ServerThread) -> None:
 
 
 def test_assets_expire_with_the_ttl_unless_a_job_uses_them(jobs_server: JobsFactory, tmp_path: Path) -> None:
-    server = jobs_server(ttl_seconds=1.0, expiry_interval_seconds=0.1)
+    server = jobs_server(ttl_s=1.0, expiry_interval_s=0.1)
     idle = _upload(server.url, png(20, 20, (5, 5, 5))).json()["asset_id"]
     used = _upload(server.url, png(32, 24, (7, 7, 7))).json()["asset_id"]
     # Long enough to be still running past the TTL on a loaded machine; cancelled at the end.

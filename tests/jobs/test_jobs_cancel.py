@@ -96,7 +96,7 @@ def test_a_second_cancel_is_409(jobs: ServerThread) -> None:
 
 
 def test_an_engine_that_never_confirms_is_cancelled_anyway(jobs_server: JobsFactory, fake_gen: ServerThread) -> None:
-    server = jobs_server(cancel_wait_seconds=0.3, watchdog_seconds=60)
+    server = jobs_server(cancel_wait_s=0.3, watchdog_s=60)
     task_id = submit(server.url, prompt="hang")
     wait_until(lambda: bool(_run(fake_gen.url, task_id)), what="the run to start")
     response = httpx.post(f"{server.url}/api/generate/async/cancel/{task_id}", timeout=30)

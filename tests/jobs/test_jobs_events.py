@@ -74,7 +74,7 @@ async def test_a_listener_that_falls_too_far_behind_is_cut_off() -> None:
 
 
 async def test_a_finished_channel_is_dropped_after_it_lingers() -> None:
-    broker = EventBroker(linger_seconds=0.01)
+    broker = EventBroker(linger_s=0.01)
     broker.open("t", baseline=0)
     broker.publish("t", frame(1, terminal=True))
     await asyncio.sleep(0.05)

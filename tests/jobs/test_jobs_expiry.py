@@ -9,7 +9,7 @@ from jobs_helpers import JobsFactory, submit, wait_status, wait_until
 
 
 def test_finished_jobs_and_their_blobs_expire(jobs_server: JobsFactory, tmp_path: Path) -> None:
-    server = jobs_server(ttl_seconds=0.3, expiry_interval_seconds=0.1)
+    server = jobs_server(ttl_s=0.3, expiry_interval_s=0.1)
     done = submit(server.url)
     wait_status(server.url, done, "done")
     running = submit(server.url, prompt="steps=200 delay=0.05")

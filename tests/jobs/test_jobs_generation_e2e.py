@@ -128,7 +128,7 @@ def qwen_url(tmp_path: Path, tiny_qwen_env: dict[str, str]) -> Iterator[str]:
 @pytest.mark.slow
 def test_cancel_stops_a_real_engine_between_steps(jobs_server: JobsFactory, qwen_url: str) -> None:
     url = qwen_url
-    server = jobs_server(generation_service_url=url, watchdog_seconds=300)
+    server = jobs_server(generation_service_url=url, watchdog_s=300)
     payload = {
         "prompt": "remove it",
         "task_type": "removal",

@@ -61,7 +61,7 @@ def test_queue_put_of_the_worker_side_matches_modal() -> None:
 
 def job(task_id: str, seq: int, key: str | None = None, status: str = "queued") -> Job:
     return Job(
-        task_id=task_id, owner="o", backend="default", seq=seq, created_at=1.0, idempotency_key=key, status=status
+        task_id=task_id, owner="o", engine="default", seq=seq, created_at=1.0, idempotency_key=key, status=status
     )  # type: ignore[arg-type]
 
 
@@ -97,7 +97,7 @@ async def test_the_dict_store_waits_for_a_claimed_key_to_land() -> None:
     holder, created = await store.create(job("b", 2, key="k"))
     await lander
     assert (holder.task_id, created) == ("late", False)
-    impatient = ModalDictJobStore(fake, claim_wait=0.05)
+    impatient = ModalDictJobStore(fake, claim_wait_s=0.05)
     await fake.put.aio("idem:o\nghost", "nobody")
     with pytest.raises(RuntimeError, match="never stored"):
         await impatient.create(job("c", 3, key="ghost"))
@@ -120,7 +120,7 @@ async def test_the_dict_store_expires_old_finished_jobs_and_their_keys() -> None
 async def test_the_dispatcher_spawns_the_worker_and_relays_its_events() -> None:
     events, cancels = FakeQueue(), FakeDict()
     worker = FakeWorker(events, cancels)
-    dispatcher = ModalSpawnDispatcher(worker, events, cancels, poll_seconds=0.05)
+    dispatcher = ModalSpawnDispatcher(worker, events, cancels, poll_s=0.05)
     request = RunRequest(prompt="steps=3", input_image=png(), task_type="white-balance", run_id="t.1")  # type: ignore[arg-type]
     seen: list[RunEvent] = []
 
@@ -162,7 +162,7 @@ async def test_the_dispatcher_reports_a_worker_that_cannot_start_or_talks_nonsen
                 await events.put.aio(b'{"type": "nonsense"}', partition="t.1")
 
     with pytest.raises(DispatchError, match="unreadable event"):
-        await ModalSpawnDispatcher(Garbling(), events, cancels, poll_seconds=0.05).run(request, ignore)
+        await ModalSpawnDispatcher(Garbling(), events, cancels, poll_s=0.05).run(request, ignore)
     with pytest.raises(ValueError, match="run_id"):
         await ModalSpawnDispatcher(Garbling(), events, cancels).run(
             RunRequest(prompt="", input_image=png(), task_type="white-balance"),
@@ -225,7 +225,7 @@ class ModalWorld:
             JobsSettings(data_dir=tmp_path, backend="modal", log_json=False, log_level="WARNING", **settings),
             store=ModalDictJobStore(self.store),
             blobs=ModalVolumeBlobStore(self.volume),
-            dispatcher=ModalSpawnDispatcher(self.worker, self.events, self.cancels, poll_seconds=0.05),
+            dispatcher=ModalSpawnDispatcher(self.worker, self.events, self.cancels, poll_s=0.05),
             webhook_outbox=ModalDictWebhookOutbox(self.webhooks),
         )
 

@@ -1,4 +1,4 @@
-"""Bounded running jobs per backend, FIFO order and true queue positions: the queue on its own,
+"""Bounded running jobs per engine, FIFO order and true queue positions: the queue on its own,
 and through the service."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from retouch.jobs.queue import JobQueue
 
 
 def test_the_queue_runs_oldest_first_within_each_backend_limit() -> None:
-    queue = JobQueue(lambda backend: {"a": 1, "b": 2}[backend])
-    for seq, (task, backend) in enumerate(
+    queue = JobQueue(lambda engine: {"a": 1, "b": 2}[engine])
+    for seq, (task, engine) in enumerate(
         [("a1", "a"), ("a2", "a"), ("b1", "b"), ("a3", "a"), ("b2", "b"), ("b3", "b")]
     ):
-        queue.push(task, backend, seq)
+        queue.push(task, engine, seq)
     assert [queue.position(t) for t in ("a1", "a2", "a3", "b1", "b2", "b3")] == [1, 2, 3, 1, 2, 3]
     started, moved = queue.pop_ready()
     assert sorted(started) == ["a1", "b1", "b2"]
@@ -29,7 +29,7 @@ def test_the_queue_runs_oldest_first_within_each_backend_limit() -> None:
 
 
 def test_removing_a_waiting_job_moves_the_ones_behind_it() -> None:
-    queue = JobQueue(lambda backend: 1)
+    queue = JobQueue(lambda engine: 1)
     for seq, task in enumerate(["t0", "t1", "t2", "t3"]):
         queue.push(task, "x", seq)
     queue.pop_ready()
@@ -40,7 +40,7 @@ def test_removing_a_waiting_job_moves_the_ones_behind_it() -> None:
 
 
 def test_re_queued_jobs_go_back_to_their_place_by_seq() -> None:
-    queue = JobQueue(lambda backend: 1)
+    queue = JobQueue(lambda engine: 1)
     queue.push("new", "x", 10)
     queue.push("old", "x", 1)
     assert queue.position("old") == 1 and queue.position("new") == 2

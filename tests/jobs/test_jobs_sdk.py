@@ -96,7 +96,7 @@ def test_the_synchronous_form(jobs_server: JobsFactory) -> None:
     quick = jobs_server()
     with Client(quick.url, api_key="") as c:
         assert isinstance(c.jobs.generate(request()), JobResult)
-    slow = jobs_server(sync_wait_seconds=0.2)
+    slow = jobs_server(sync_wait_s=0.2)
     with Client(slow.url, api_key="") as c:
         answer = c.jobs.generate(request("steps=200 delay=0.05"))
         assert isinstance(answer, JobSubmitted)

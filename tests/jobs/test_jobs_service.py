@@ -43,7 +43,7 @@ def request() -> GenerationRequest:
 @pytest.fixture
 def make_service(tmp_path: Path) -> Callable[[Script], AsyncIterator[JobService]]:
     async def make(script: Script) -> AsyncIterator[JobService]:
-        settings = JobsSettings(data_dir=tmp_path, ttl_seconds=0.01)
+        settings = JobsSettings(data_dir=tmp_path, ttl_s=0.01)
         service = JobService(
             settings,
             SqliteJobStore(tmp_path / "jobs.sqlite3"),

@@ -23,7 +23,7 @@ def test_variables_are_read_with_the_seed_names() -> None:
     assert settings.generation_service_url == "http://gen:9000"
     assert (settings.limit_for("qwen"), settings.limit_for("classic"), settings.limit_for("other")) == (1, 8, 3)
     assert settings.engines == ["classic", "qwen"]
-    assert settings.watchdog_seconds == 30.0 and settings.backend == "modal"
+    assert settings.watchdog_s == 30.0 and settings.backend == "modal"
 
 
 @pytest.mark.parametrize(

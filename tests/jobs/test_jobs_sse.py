@@ -70,7 +70,7 @@ def test_a_stream_follows_the_job_from_the_queue_to_its_end(jobs_server: JobsFac
 
 
 def test_heartbeat_comments_keep_an_idle_stream_alive(jobs_server: JobsFactory) -> None:
-    server = jobs_server(heartbeat_seconds=0.1)
+    server = jobs_server(heartbeat_s=0.1)
     task_id = submit(server.url, prompt="steps=3 delay=0.4")
     blocks = read_sse(server.url, task_id)
     assert {"comment": "heartbeat"} in blocks

@@ -9,7 +9,7 @@ from retouch.sdk.models.generation import ProgressEvent
 
 
 def new_job() -> Job:
-    return Job(task_id="t1", owner="o", backend="default", seq=1, created_at=100.0)
+    return Job(task_id="t1", owner="o", engine="default", seq=1, created_at=100.0)
 
 
 def progress(run_id: str, stage: str = "denoising", step: int | None = None, value: float = 0.0) -> ProgressEvent:

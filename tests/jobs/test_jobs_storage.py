@@ -39,21 +39,21 @@ def test_other_errors_are_not_storage_failures() -> None:
 
 
 def test_the_guard_probes_writes_and_free_space(tmp_path: Path) -> None:
-    guard = StorageGuard(tmp_path / "jobs", min_free_bytes=1, ttl=0.0)
+    guard = StorageGuard(tmp_path / "jobs", min_free_bytes=1, ttl_s=0.0)
     assert guard.problem() is None
     assert not any(path.name.startswith(".probe-") for path in (tmp_path / "jobs").iterdir())
-    full = StorageGuard(tmp_path / "jobs", min_free_bytes=2**62, ttl=0.0)
+    full = StorageGuard(tmp_path / "jobs", min_free_bytes=2**62, ttl_s=0.0)
     problem = full.problem()
     assert problem is not None and problem.status == 507
     assert "RETOUCH_JOBS_MIN_FREE_BYTES" in problem.detail
     # A directory that is a file cannot take writes.
     (tmp_path / "file").write_bytes(b"x")
-    blocked = StorageGuard(tmp_path / "file", min_free_bytes=1, ttl=0.0).problem()
+    blocked = StorageGuard(tmp_path / "file", min_free_bytes=1, ttl_s=0.0).problem()
     assert blocked is not None and blocked.status == 503
 
 
 def test_a_failed_write_is_reported_until_the_next_probe_clears_it(tmp_path: Path) -> None:
-    guard = StorageGuard(tmp_path, min_free_bytes=1, ttl=3600.0)
+    guard = StorageGuard(tmp_path, min_free_bytes=1, ttl_s=3600.0)
     assert guard.problem() is None
     assert guard.failed(OSError(errno.ENOSPC, "No space left on device")) is not None
     assert guard.cached() is not None and guard.cached().status == 507  # type: ignore[union-attr]

@@ -18,7 +18,7 @@ def job(task_id: str, seq: int, owner: str = "o", key: str | None = None, status
     return Job(
         task_id=task_id,
         owner=owner,
-        backend="default",
+        engine="default",
         seq=seq,
         created_at=float(seq),
         idempotency_key=key,
@@ -148,6 +148,8 @@ async def test_a_database_written_with_the_old_status_words_still_reads(tmp_path
         assert [(j.task_id, j.status) for j in await store.active()] == [("r", "processing"), ("q", "queued")]
         assert (await store.get("s")).status == "done"  # type: ignore[union-attr]
         assert (await store.get("f")).status == "error"  # type: ignore[union-attr]
+        # The engine was stored as ``backend``, and still is (older releases read the records too).
+        assert (await store.get("s")).engine == "default"  # type: ignore[union-attr]
     finally:
         await store.close()
     with sqlite3.connect(path) as conn:

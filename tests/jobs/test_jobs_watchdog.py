@@ -8,7 +8,7 @@ from loopback import free_port
 
 
 def test_a_silent_worker_is_declared_lost(jobs_server: JobsFactory, fake_gen: ServerThread) -> None:
-    server = jobs_server(watchdog_seconds=0.4)
+    server = jobs_server(watchdog_s=0.4)
     task_id = submit(server.url, prompt="hang")
     final = wait_status(server.url, task_id, "error", "done", "cancelled")
     assert final["status"] == "error"
@@ -23,7 +23,7 @@ def test_a_silent_worker_is_declared_lost(jobs_server: JobsFactory, fake_gen: Se
 
 
 def test_a_stream_that_ends_without_a_result_fails_the_job_after_its_attempts(jobs_server: JobsFactory) -> None:
-    server = jobs_server(engine_retry_seconds=0.1)
+    server = jobs_server(engine_retry_s=0.1)
     task_id = submit(server.url, prompt="drop")
     final = wait_status(server.url, task_id, "error", "done")
     assert final["error"] == (
@@ -44,6 +44,6 @@ def test_an_unreachable_generation_service_leaves_the_job_waiting_and_says_why(j
 
 
 def test_a_slow_but_talking_worker_is_not_lost(jobs_server: JobsFactory) -> None:
-    server = jobs_server(watchdog_seconds=0.5)
+    server = jobs_server(watchdog_s=0.5)
     task_id = submit(server.url, prompt="steps=8 delay=0.2")
     assert wait_status(server.url, task_id, "error", "done")["status"] == "done"

@@ -27,8 +27,8 @@ OTHER_SECRET = "whsec_" + base64.b64encode(b"another-owner-secret-of-24-bytes").
 FAST = {
     "webhook_secret": SECRET,
     "webhook_allow_private": True,
-    "webhook_retry_base_seconds": 0.05,
-    "webhook_retry_max_seconds": 0.2,
+    "webhook_retry_base_s": 0.05,
+    "webhook_retry_max_s": 0.2,
 }
 
 
@@ -169,7 +169,7 @@ def test_a_pending_delivery_survives_a_restart_and_is_delivered_once(
     port = free_port()
     hook = f"http://127.0.0.1:{port}/hook"
     # Slow retries: the first service must stop while the delivery waits for its next attempt.
-    first = jobs_server(**{**FAST, "webhook_retry_base_seconds": 0.5, "webhook_retry_max_seconds": 1.0})
+    first = jobs_server(**{**FAST, "webhook_retry_base_s": 0.5, "webhook_retry_max_s": 1.0})
     task_id = _submit(first.url, hook)
 
     def refused_once() -> bool:
@@ -291,8 +291,8 @@ def test_deleting_a_job_drops_its_deliveries(jobs_server: JobsFactory, receiver:
         ({"webhook_secret": "whsec_c2hvcnQ="}, "RETOUCH_JOBS_WEBHOOK_SECRET"),
         ({"webhook_secrets": {"abc": "nope"}}, "RETOUCH_JOBS_WEBHOOK_SECRETS"),
         ({"webhook_max_attempts": 0}, "RETOUCH_JOBS_WEBHOOK_MAX_ATTEMPTS"),
-        ({"webhook_retry_base_seconds": 0}, "RETOUCH_JOBS_WEBHOOK_RETRY_BASE_SECONDS"),
-        ({"webhook_timeout_seconds": -1}, "RETOUCH_JOBS_WEBHOOK_TIMEOUT_SECONDS"),
+        ({"webhook_retry_base_s": 0}, "RETOUCH_JOBS_WEBHOOK_RETRY_BASE_SECONDS"),
+        ({"webhook_timeout_s": -1}, "RETOUCH_JOBS_WEBHOOK_TIMEOUT_SECONDS"),
     ],
 )
 def test_bad_webhook_settings_fail_at_start_naming_the_variable(overrides: dict[str, Any], variable: str) -> None:
@@ -315,9 +315,9 @@ def test_a_delivery_held_at_a_crash_is_settled_by_what_the_store_holds(
     state, hook = receiver
     db = tmp_path / "data" / "jobs" / "jobs.sqlite3"
     now = time.time()
-    ended = Job(task_id="e" * 32, owner="anonymous", backend="default", seq=1, created_at=now, webhook=hook)
+    ended = Job(task_id="e" * 32, owner="anonymous", engine="default", seq=1, created_at=now, webhook=hook)
     ended.status, ended.started_at, ended.finished_at, ended.progress = "done", now, now, 1.0
-    cut = Job(task_id="c" * 32, owner="anonymous", backend="default", seq=2, created_at=now, webhook=hook)
+    cut = Job(task_id="c" * 32, owner="anonymous", engine="default", seq=2, created_at=now, webhook=hook)
     cut.status, cut.started_at, cut.attempt, cut.run_id = "processing", now, 1, "c" * 32 + ".1"
 
     async def crash_leftovers() -> None:
@@ -354,7 +354,7 @@ def test_an_expired_job_takes_its_deliveries_with_it(
     import sqlite3
 
     _, hook = receiver
-    jobs = jobs_server(**FAST, ttl_seconds=3.0, expiry_interval_seconds=0.1)
+    jobs = jobs_server(**FAST, ttl_s=3.0, expiry_interval_s=0.1)
     task_id = _submit(jobs.url, hook)
     _deliveries_settled(jobs.url, task_id, 1)
 

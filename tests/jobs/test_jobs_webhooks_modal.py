@@ -69,7 +69,7 @@ def world() -> ModalWorld:
 def test_a_pending_delivery_moves_to_the_next_container_and_is_made_once(world: ModalWorld, tmp_path: Path) -> None:
     port = free_port()
     hook = f"http://127.0.0.1:{port}/hook"
-    slow = {**FAST, "webhook_retry_base_seconds": 0.5, "webhook_retry_max_seconds": 1.0}
+    slow = {**FAST, "webhook_retry_base_s": 0.5, "webhook_retry_max_s": 1.0}
     first = ServerThread(world.app(tmp_path / "one", **slow)).start()
     try:
         response = httpx.post(f"{first.url}/api/generate/async", json=body("steps=2", webhook=hook))

@@ -40,7 +40,7 @@ def _local_seams(settings: JobsSettings) -> tuple[JobStore, BlobStore, Dispatche
     dispatcher = HttpDispatcher(
         settings.generation_service_url,
         service_token=settings.service_token,
-        idle_timeout=settings.watchdog_seconds + 5.0,
+        idle_timeout_s=settings.watchdog_s + 5.0,
         # A run carries the request id and trace context of the submit that made it.
         transport=ContextHeadersTransport(),
     )

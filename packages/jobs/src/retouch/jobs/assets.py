@@ -101,11 +101,11 @@ def _orientation(image: Image.Image) -> int | None:
 class AssetStore:
     """Create, read, delete and expire assets in ``blobs``; uploads are staged in ``staging``."""
 
-    def __init__(self, blobs: BlobStore, staging: Path, limits: ImageLimits, ttl_seconds: float) -> None:
+    def __init__(self, blobs: BlobStore, staging: Path, limits: ImageLimits, ttl_s: float) -> None:
         self.blobs = blobs
         self.staging = staging
         self.limits = limits
-        self.ttl_seconds = ttl_seconds
+        self.ttl_s = ttl_s
 
     # -- create ---------------------------------------------------------------------------------
     async def upload(self, owner: str, chunks: AsyncIterator[bytes], *, field: str = "body") -> Asset:
@@ -214,7 +214,7 @@ class AssetStore:
     async def expire_once(self, in_use: set[str], now: float | None = None) -> int:
         """Let go of every hold not used for the TTL, except on assets a job still uses; returns
         how many assets were deleted."""
-        cutoff = (time.time() if now is None else now) - self.ttl_seconds
+        cutoff = (time.time() if now is None else now) - self.ttl_s
         deleted = 0
         for asset_id in await self.blobs.names("assets"):
             if not layout.is_asset_id(asset_id) or asset_id in in_use:

@@ -52,5 +52,5 @@ class Dispatcher(Protocol):
         """Release connections."""
 
     # A dispatcher may also offer ``async def probe(self) -> bool``: whether its workers answer
-    # now. The job manager calls it while a backend is away, before dispatching again; without it
+    # now. The job manager calls it while an engine is away, before dispatching again; without it
     # the next dispatch is the probe.

@@ -22,7 +22,7 @@ log = logging.getLogger("retouch.jobs")
 class HttpDispatcher:
     """Runs jobs on the generation service at ``base_url``.
 
-    ``idle_timeout`` bounds the wait for the next event of a run (the watchdog usually fires first);
+    ``idle_timeout_s`` bounds the wait for the next event of a run (the watchdog usually fires first);
     the run as a whole has no time limit.
     """
 
@@ -31,13 +31,13 @@ class HttpDispatcher:
         base_url: str,
         *,
         service_token: str | None = None,
-        idle_timeout: float = 120.0,
+        idle_timeout_s: float = 120.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         headers = {SERVICE_TOKEN_HEADER: service_token} if service_token else {}
         # api_key="" keeps the SDK from picking up a RETOUCH_API_KEY meant for the public gateway.
         self._client = AsyncClient(base_url, api_key="", headers=headers, transport=transport, max_retries=1)
-        self._run_timeout = httpx.Timeout(connect=10.0, read=idle_timeout, write=60.0, pool=10.0)
+        self._run_timeout = httpx.Timeout(connect=10.0, read=idle_timeout_s, write=60.0, pool=10.0)
 
     async def run(self, request: RunRequest, on_event: EventHandler) -> None:
         """Stream ``request`` through ``POST /api/generation/run``; see :class:`Dispatcher`."""

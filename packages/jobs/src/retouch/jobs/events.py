@@ -84,10 +84,10 @@ class EventBroker:
     terminal frame once nobody listens.
     """
 
-    def __init__(self, *, history: int = 512, max_pending: int = 4096, linger_seconds: float = 60.0) -> None:
+    def __init__(self, *, history: int = 512, max_pending: int = 4096, linger_s: float = 60.0) -> None:
         self._history = history
         self._max_pending = max_pending
-        self._linger = linger_seconds
+        self._linger_s = linger_s
         self._channels: dict[str, _Channel] = {}
 
     def open(self, task_id: str, baseline: int) -> None:
@@ -112,7 +112,7 @@ class EventBroker:
                 self._evict(channel, sub)
         if frame.terminal:
             channel.closed = True
-            asyncio.get_running_loop().call_later(self._linger, self._drop_if_idle, task_id)
+            asyncio.get_running_loop().call_later(self._linger_s, self._drop_if_idle, task_id)
 
     def _evict(self, channel: _Channel, sub: Subscription) -> None:
         channel.subscribers.discard(sub)
@@ -139,7 +139,7 @@ class EventBroker:
         if channel is not None:
             channel.subscribers.discard(sub)
             if channel.closed and not channel.subscribers:
-                asyncio.get_running_loop().call_later(self._linger, self._drop_if_idle, task_id)
+                asyncio.get_running_loop().call_later(self._linger_s, self._drop_if_idle, task_id)
 
     def replay(self, task_id: str, last_id: int) -> list[Frame] | None:
         """The frames after ``last_id`` if the history still holds all of them, else ``None``."""

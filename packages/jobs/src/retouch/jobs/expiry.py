@@ -1,4 +1,4 @@
-"""Expiry: finished jobs and their results are deleted ``ttl_seconds`` after they finished."""
+"""Expiry: finished jobs and their results are deleted ``ttl_s`` after they finished."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ log = logging.getLogger("retouch.jobs")
 
 
 async def expiry_loop(service: JobService) -> None:
-    """Expire once at start-up, then every ``expiry_interval_seconds``."""
+    """Expire once at start-up, then every ``expiry_interval_s``."""
     while True:
         try:
             await service.expire_once()
         except Exception:
             log.exception("expiring old jobs failed")
-        await asyncio.sleep(service.settings.expiry_interval_seconds)
+        await asyncio.sleep(service.settings.expiry_interval_s)

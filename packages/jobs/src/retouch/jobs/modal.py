@@ -64,9 +64,9 @@ class ModalDictJobStore:
     """Job records in a ``modal.Dict``: ``job:<task_id>`` -> encoded :class:`Job`, and
     ``idem:<owner>\\n<key>`` -> task id."""
 
-    def __init__(self, jobs: Any, *, claim_wait: float = 5.0) -> None:
+    def __init__(self, jobs: Any, *, claim_wait_s: float = 5.0) -> None:
         self._dict = jobs
-        self._claim_wait = claim_wait
+        self._claim_wait_s = claim_wait_s
 
     @classmethod
     def from_name(cls, name: str) -> ModalDictJobStore:
@@ -92,7 +92,7 @@ class ModalDictJobStore:
     async def _claimed_by(self, entry: str) -> Job:
         holder = await self._dict.get.aio(entry)
         # The winner claims the key before it writes its record: give it a moment to land.
-        deadline = asyncio.get_running_loop().time() + self._claim_wait
+        deadline = asyncio.get_running_loop().time() + self._claim_wait_s
         while True:
             job = await self.get(holder) if holder is not None else None
             if job is not None:
@@ -155,11 +155,11 @@ class ModalDictJobStore:
 class ModalSpawnDispatcher:
     """Runs jobs on the deployed generation worker function (see the module docstring)."""
 
-    def __init__(self, function: Any, events: Any, cancels: Any, *, poll_seconds: float = 5.0) -> None:
+    def __init__(self, function: Any, events: Any, cancels: Any, *, poll_s: float = 5.0) -> None:
         self._function = function
         self._events = events
         self._cancels = cancels
-        self._poll = poll_seconds
+        self._poll_s = poll_s
 
     @classmethod
     def from_name(cls) -> ModalSpawnDispatcher:
@@ -182,7 +182,7 @@ class ModalSpawnDispatcher:
         try:
             while True:
                 # Silence is the watchdog's business; this only keeps the wait short.
-                items = await self._events.get_many.aio(64, block=True, timeout=self._poll, partition=run_id)
+                items = await self._events.get_many.aio(64, block=True, timeout=self._poll_s, partition=run_id)
                 for raw in items:
                     try:
                         event: RunEvent = codec.decoder(RunEvent).decode(raw)

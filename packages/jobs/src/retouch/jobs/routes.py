@@ -87,7 +87,7 @@ def routes(service: JobService) -> list[Route]:
 
     async def generate_sync(request: Request) -> Response:
         job, created = await submit(request)
-        await service.wait(job.task_id, service.settings.sync_wait_seconds)
+        await service.wait(job.task_id, service.settings.sync_wait_s)
         job = await service.lookup(job.owner, job.task_id)
         if job.status == "done":
             return await result_response(job)
@@ -235,7 +235,7 @@ async def event_stream(service: JobService, job: Job, last_id: int | None) -> As
                 return
         if current.terminal:
             return
-        heartbeat = service.settings.heartbeat_seconds
+        heartbeat = service.settings.heartbeat_s
         while True:
             try:
                 item = await asyncio.wait_for(subscription.queue.get(), heartbeat)
@@ -252,7 +252,7 @@ async def event_stream(service: JobService, job: Job, last_id: int | None) -> As
                 if b'"status":"cancelled"' in item.data:
                     # The cancel's answer goes out after this event; a client that stops reading
                     # only once it has that answer must not see the stream end first.
-                    await asyncio.sleep(service.settings.cancel_linger_seconds)
+                    await asyncio.sleep(service.settings.cancel_linger_s)
                 return
     finally:
         with contextlib.suppress(RuntimeError):

@@ -108,7 +108,7 @@ class JobService:
         self.blobs = blobs
         self.dispatcher = dispatcher
         self.limits = ImageLimits.from_settings(settings)
-        self.assets = AssetStore(blobs, settings.jobs_dir / "staging", self.limits, settings.ttl_seconds)
+        self.assets = AssetStore(blobs, settings.jobs_dir / "staging", self.limits, settings.ttl_s)
         self.queue = JobQueue(settings.limit_for)
         self.broker = EventBroker(history=settings.event_history)
         self.ids = EventIds()
@@ -116,7 +116,7 @@ class JobService:
         self._background: set[asyncio.Task[Any]] = set()
         self._last_seq = time.time_ns()
         self._closing = False
-        #: Backends that cannot take runs now (unreachable, or the store is failing), and why; their
+        #: Engines that cannot take runs now (unreachable, or the store is failing), and why; their
         #: queued jobs wait in their places and say so, and a watcher asks again with backoff.
         self._away: dict[str, str] = {}
         self._away_delay: dict[str, float] = {}
@@ -185,7 +185,7 @@ class JobService:
             if job.terminal:
                 await self._commit(entry, event_type_for(job))
                 continue
-            self.queue.push(job.task_id, job.backend, job.seq)
+            self.queue.push(job.task_id, job.engine, job.seq)
             await self._commit(entry, "queued")
         self._pump()
 
@@ -224,7 +224,7 @@ class JobService:
         job = Job(
             task_id=task_id,
             owner=owner,
-            backend=request.engine or "default",
+            engine=request.engine or "default",
             seq=self._last_seq,
             created_at=now,
             idempotency_key=idempotency_key,
@@ -253,7 +253,7 @@ class JobService:
         entry = ActiveJob(job, assets=asset_ids)
         self._active[task_id] = entry
         self.broker.open(task_id, baseline=0)
-        self.queue.push(task_id, job.backend, job.seq)
+        self.queue.push(task_id, job.engine, job.seq)
         self._publish(entry, "queued", job.event_id)
         self._pump()
         return job, True
@@ -273,7 +273,7 @@ class JobService:
 
     def status_of(self, job: Job) -> JobStatus:
         """The public status of ``job`` with its live queue position."""
-        return job.status_view(self.queue.position(job.task_id), self._away.get(job.backend))
+        return job.status_view(self.queue.position(job.task_id), self._away.get(job.engine))
 
     async def status_answer(self, job: Job) -> JobStatus:
         """:meth:`status_of` plus how the job's webhook deliveries went (the status route's answer)."""
@@ -295,12 +295,12 @@ class JobService:
             raise ProblemError(404, f"the result of task {task_id} has expired")
         return job, data
 
-    async def wait(self, task_id: str, timeout: float) -> None:
-        """Wait until ``task_id`` is finished, at most ``timeout`` seconds."""
+    async def wait(self, task_id: str, timeout_s: float) -> None:
+        """Wait until ``task_id`` is finished, at most ``timeout_s`` seconds."""
         entry = self._active.get(task_id)
         if entry is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(entry.done.wait()), timeout)
+                await asyncio.wait_for(asyncio.shield(entry.done.wait()), timeout_s)
 
     # -- cancel ---------------------------------------------------------------------------------
     async def cancel(self, owner: str, task_id: str) -> Job:
@@ -322,7 +322,7 @@ class JobService:
             if job.run_id:
                 await self.dispatcher.cancel(job.run_id)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(entry.done.wait()), self.settings.cancel_wait_seconds)
+            await asyncio.wait_for(asyncio.shield(entry.done.wait()), self.settings.cancel_wait_s)
         if not job.terminal:
             job.cancel(time.time(), "cancelled (the engine did not confirm in time)")
             await self._end_run(entry, "cancelled")
@@ -401,8 +401,8 @@ class JobService:
         if job.terminal or event.run_id != run_id:
             return
         entry.last_heard = time.monotonic()
-        # The backend answers: the next outage starts its backoff from the beginning.
-        self._away_delay.pop(job.backend, None)
+        # The engine answers: the next outage starts its backoff from the beginning.
+        self._away_delay.pop(job.engine, None)
         if job.cancel_requested and not entry.cancel_repeated:
             entry.cancel_repeated = True
             self.spawn(self.dispatcher.cancel(run_id))
@@ -486,13 +486,13 @@ class JobService:
             )
             await self._end_run(entry, "error")
 
-    # -- a backend that is away -----------------------------------------------------------------
+    # -- an engine that is away -----------------------------------------------------------------
     def _storage_failure(self, exc: BaseException) -> StorageProblem | None:
         return self.storage.failed(exc) if self.storage is not None else None
 
     def _retry_later(self, entry: ActiveJob, exc: DispatchError) -> bool:
         """Put a job whose run failed for a reason that will pass (see :data:`~retouch.jobs.
-        dispatch.Retry`) back into the queue, and hold its backend until it answers; ``False``
+        dispatch.Retry`) back into the queue, and hold its engine until it answers; ``False``
         when the failure is final (or the job is out of attempts, or being cancelled)."""
         job = entry.job
         if exc.retry is None or job.cancel_requested or job.status != "processing":
@@ -507,7 +507,7 @@ class JobService:
         # fault: it does not use up an attempt.
         job.requeue(counted=exc.retry == "lost")
         entry.requeued = True
-        self._hold_backend(job.backend, exc.detail)
+        self._hold_engine(job.engine, exc.detail)
         return True
 
     async def _back_in_queue(self, entry: ActiveJob) -> None:
@@ -515,7 +515,7 @@ class JobService:
         job = entry.job
         if job.terminal or self._closing:
             return
-        self.queue.push(job.task_id, job.backend, job.seq)
+        self.queue.push(job.task_id, job.engine, job.seq)
         try:
             await self._commit(entry, "queued")
         except Exception as exc:
@@ -525,34 +525,34 @@ class JobService:
                 raise
             log.warning("job %s is queued again but could not be stored: %s", job.task_id, exc)
 
-    def _hold_backend(self, backend: str, reason: str) -> None:
-        """Start nothing more on ``backend`` until a watcher finds it back (with backoff)."""
-        if backend not in self._away:
-            log.warning("generation backend %r is away (%s); its jobs wait", backend, reason)
-        self._away[backend] = f"waiting for the generation engine: {reason}"
-        self.queue.pause(backend)
-        watcher = self._away_watchers.get(backend)
+    def _hold_engine(self, engine: str, reason: str) -> None:
+        """Start nothing more on ``engine`` until a watcher finds it back (with backoff)."""
+        if engine not in self._away:
+            log.warning("generation engine %r is away (%s); its jobs wait", engine, reason)
+        self._away[engine] = f"waiting for the generation engine: {reason}"
+        self.queue.pause(engine)
+        watcher = self._away_watchers.get(engine)
         if watcher is None or watcher.done():
-            self._away_watchers[backend] = self.spawn(self._watch_backend(backend))
+            self._away_watchers[engine] = self.spawn(self._watch_engine(engine))
         # Waiting jobs now say why they wait.
-        self._announce_positions(self.queue.waiting_on(backend))
+        self._announce_positions(self.queue.waiting_on(engine))
 
-    async def _watch_backend(self, backend: str) -> None:
+    async def _watch_engine(self, engine: str) -> None:
         settings = self.settings
-        delay = self._away_delay.get(backend, settings.engine_retry_seconds)
+        delay = self._away_delay.get(engine, settings.engine_retry_s)
         while True:
             await asyncio.sleep(delay)
-            delay = min(delay * 2, settings.engine_retry_max_seconds)
-            self._away_delay[backend] = delay
-            if await self._backend_ready():
+            delay = min(delay * 2, settings.engine_retry_max_s)
+            self._away_delay[engine] = delay
+            if await self._engine_ready():
                 break
-        self._away.pop(backend, None)
-        self.queue.resume(backend)
-        log.info("generation backend %r answers again; its jobs run", backend)
-        self._announce_positions(self.queue.waiting_on(backend))
+        self._away.pop(engine, None)
+        self.queue.resume(engine)
+        log.info("generation engine %r answers again; its jobs run", engine)
+        self._announce_positions(self.queue.waiting_on(engine))
         self._pump()
 
-    async def _backend_ready(self) -> bool:
+    async def _engine_ready(self) -> bool:
         if self.storage is not None and await run_sync(self.storage.problem) is not None:
             return False
         probe = getattr(self.dispatcher, "probe", None)
@@ -562,7 +562,7 @@ class JobService:
         try:
             return bool(await probe())
         except Exception:
-            log.exception("probing the generation backend failed")
+            log.exception("probing the generation engine failed")
             return False
 
     async def _known_engines(self) -> tuple[str, ...]:
@@ -587,7 +587,7 @@ class JobService:
         return self._served_engines[1]
 
     def away(self) -> dict[str, str]:
-        """Backends that cannot take runs now, and why (for the health check)."""
+        """Engines that cannot take runs now, and why (for the health check)."""
         return dict(self._away)
 
     def running(self) -> list[ActiveJob]:
@@ -632,14 +632,14 @@ class JobService:
 
     def _publish(self, entry: ActiveJob, type_: JobEventType, event_id: int) -> None:
         job = entry.job
-        view = job.event_view(type_, event_id, self.queue.position(job.task_id), self._away.get(job.backend))
+        view = job.event_view(type_, event_id, self.queue.position(job.task_id), self._away.get(job.engine))
         self.broker.publish(job.task_id, Frame(event_id, sse_frame(event_id, codec.encode(view)), job.terminal))
 
     def snapshot(self, job: Job) -> Frame:
         """A frame of ``job``'s current state, with the id of its latest change."""
         event_id = max(job.event_id, self.broker.latest(job.task_id))
         view = job.event_view(
-            event_type_for(job), event_id, self.queue.position(job.task_id), self._away.get(job.backend)
+            event_type_for(job), event_id, self.queue.position(job.task_id), self._away.get(job.engine)
         )
         return Frame(event_id, sse_frame(event_id, codec.encode(view)), job.terminal)
 
@@ -650,7 +650,7 @@ class JobService:
 
     async def expire_once(self) -> int:
         """Delete finished jobs older than the TTL and their blobs; returns how many."""
-        expired = await self.store.expire(time.time() - self.settings.ttl_seconds)
+        expired = await self.store.expire(time.time() - self.settings.ttl_s)
         for job in expired:
             await self.blobs.delete_prefix(job.task_id)
             if job.result is not None and not job.result.blob.startswith((f"{job.task_id}/", "assets/")):

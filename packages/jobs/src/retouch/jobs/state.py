@@ -32,7 +32,7 @@ __all__ = [
 #: What ``loading_message`` says while the model loads, unless the engine says more.
 LOADING_MESSAGE: Final = "Loading the model; the first edit after a start takes longer"
 
-#: The stage a queued job shows while its generation backend is away (it runs once it is back).
+#: The stage a queued job shows while its generation engine is away (it runs once it is back).
 WAITING_FOR_ENGINE: Final = "waiting_for_engine"
 
 #: The order stages pass in; progress never goes back to an earlier stage.
@@ -67,9 +67,11 @@ class Job(msgspec.Struct, kw_only=True):
 
     task_id: str
     owner: str
-    #: The generation backend (engine) whose queue and concurrency limit the job uses.
-    backend: str
-    #: FIFO order within the backend's queue (kept across re-queues).
+    #: The generation engine (the request's ``engine``, or ``default``) whose queue and concurrency
+    #: limit the job uses. Stored under its old key ``backend``, so records written before the
+    #: rename (SQLite rows, the Modal Dict) and containers of the previous release still read it.
+    engine: str = msgspec.field(name="backend")
+    #: FIFO order within the engine's queue (kept across re-queues).
     seq: int
     status: JobStatusValue = "queued"
     stage: str | None = None
@@ -189,7 +191,7 @@ class Job(msgspec.Struct, kw_only=True):
 
     # -- public views -----------------------------------------------------------------------
     def status_view(self, queue_position: int | None = None, waiting_for_engine: str | None = None) -> JobStatus:
-        """The public :class:`JobStatus`. ``waiting_for_engine``: why the job's backend cannot take
+        """The public :class:`JobStatus`. ``waiting_for_engine``: why the job's engine cannot take
         runs now; a queued job then says ``stage: "waiting_for_engine"`` with it as its message."""
         waiting = waiting_for_engine if self.status == "queued" else None
         return JobStatus(

@@ -60,20 +60,20 @@ class StorageGuard:
     """Probes ``root``: at least ``min_free_bytes`` free, and a small file can be written,
     synced and removed there."""
 
-    def __init__(self, root: Path, min_free_bytes: int, ttl: float = 2.0) -> None:
+    def __init__(self, root: Path, min_free_bytes: int, ttl_s: float = 2.0) -> None:
         self.root = root
         self.min_free_bytes = min_free_bytes
-        self.ttl = ttl
+        self.ttl_s = ttl_s
         self._lock = threading.Lock()
         self._checked_at = -float("inf")
         self._problem: StorageProblem | None = None
 
     def problem(self) -> StorageProblem | None:
-        """What is wrong with the store now (cached for ``ttl`` seconds); ``None`` when fine.
+        """What is wrong with the store now (cached for ``ttl_s`` seconds); ``None`` when fine.
         Blocking (it writes a file): call it off the event loop where latency matters."""
         with self._lock:
             now = time.monotonic()
-            if now - self._checked_at >= self.ttl:
+            if now - self._checked_at >= self.ttl_s:
                 self._problem = self._probe()
                 self._checked_at = now
             return self._problem
@@ -122,10 +122,10 @@ class StorageGuard:
         return None
 
 
-async def storage_loop(guard: StorageGuard, interval: float = 10.0) -> None:
+async def storage_loop(guard: StorageGuard, interval_s: float = 10.0) -> None:
     """Keep :meth:`StorageGuard.cached` fresh (the health check reads it without touching the
-    disk on the event loop); an idle service probes every ``interval`` seconds, a busy one on
-    every submit anyway (at most every ``ttl``)."""
+    disk on the event loop); an idle service probes every ``interval_s`` seconds, a busy one on
+    every submit anyway (at most every ``ttl_s``)."""
     while True:
         await run_sync(guard.problem)
-        await asyncio.sleep(max(interval, guard.ttl))
+        await asyncio.sleep(max(interval_s, guard.ttl_s))

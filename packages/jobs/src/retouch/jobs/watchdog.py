@@ -14,8 +14,8 @@ log = logging.getLogger("retouch.jobs")
 
 
 async def check_once(service: JobService) -> int:
-    """Fail every running job silent for longer than ``watchdog_seconds``; returns how many."""
-    limit = service.settings.watchdog_seconds
+    """Fail every running job silent for longer than ``watchdog_s``; returns how many."""
+    limit = service.settings.watchdog_s
     now = time.monotonic()
     lost = 0
     for entry in service.running():
@@ -28,8 +28,8 @@ async def check_once(service: JobService) -> int:
 
 
 async def watchdog_loop(service: JobService) -> None:
-    """Check often enough that a lost worker is noticed within about 1.25 x ``watchdog_seconds``."""
-    interval = min(5.0, service.settings.watchdog_seconds / 4)
+    """Check often enough that a lost worker is noticed within about 1.25 x ``watchdog_s``."""
+    interval = min(5.0, service.settings.watchdog_s / 4)
     while True:
         await asyncio.sleep(interval)
         try:

@@ -16,9 +16,9 @@ WEBHOOK_FIELDS: Final = (
     "webhook_secret",
     "webhook_allow_private",
     "webhook_max_attempts",
-    "webhook_retry_base_seconds",
-    "webhook_retry_max_seconds",
-    "webhook_timeout_seconds",
+    "webhook_retry_base_s",
+    "webhook_retry_max_s",
+    "webhook_timeout_s",
     "webhook_concurrency",
     "modal_webhook_dict",
 )
@@ -58,6 +58,6 @@ def check_webhook_settings(settings: Any) -> None:
     for name in ("webhook_max_attempts", "webhook_concurrency"):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{env_name(cls, name)} must be at least 1, got {getattr(settings, name)}")
-    for name in ("webhook_retry_base_seconds", "webhook_retry_max_seconds", "webhook_timeout_seconds"):
+    for name in ("webhook_retry_base_s", "webhook_retry_max_s", "webhook_timeout_s"):
         if not getattr(settings, name) > 0:
             raise SettingsError(f"{env_name(cls, name)} must be positive, got {getattr(settings, name)}")

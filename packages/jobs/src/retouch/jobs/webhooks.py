@@ -476,7 +476,7 @@ class WebhookSender:
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = httpx.AsyncClient(
-                timeout=self.settings.webhook_timeout_seconds,
+                timeout=self.settings.webhook_timeout_s,
                 follow_redirects=False,
                 transport=self._transport,
                 headers={"User-Agent": f"retouch-webhooks/{__version__}"},
@@ -532,10 +532,10 @@ class WebhookSender:
 
     def backoff(self, attempts: int) -> float:
         """Seconds before the next attempt after ``attempts`` failed ones (doubling, capped, +-20%)."""
-        base: float = self.settings.webhook_retry_base_seconds * 2.0 ** min(attempts - 1, 30)
+        base: float = self.settings.webhook_retry_base_s * 2.0 ** min(attempts - 1, 30)
         # Spreads the retries of many deliveries that failed together; no secret depends on it.
         jitter = random.uniform(0.8, 1.2)
-        return min(self.settings.webhook_retry_max_seconds, base) * jitter
+        return min(self.settings.webhook_retry_max_s, base) * jitter
 
     async def _check_address(self, url: str) -> None:
         if self.settings.webhook_allow_private:
