@@ -46,8 +46,8 @@ def _serve_guarded(app: object) -> Iterator[tuple[str, int]]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    previous = GuardedH11Protocol.header_timeout
-    GuardedH11Protocol.header_timeout = HEADER_TIMEOUT
+    previous = GuardedH11Protocol.header_timeout_s
+    GuardedH11Protocol.header_timeout_s = HEADER_TIMEOUT
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         log_level="warning",
@@ -71,7 +71,7 @@ def _serve_guarded(app: object) -> Iterator[tuple[str, int]]:
         server.should_exit = True
         thread.join(10)
         sock.close()
-        GuardedH11Protocol.header_timeout = previous
+        GuardedH11Protocol.header_timeout_s = previous
 
 
 @pytest.fixture
@@ -183,10 +183,10 @@ async def test_a_complete_head_is_answered_and_keep_alive_gets_a_new_deadline(
 async def test_one_address_holds_at_most_its_connections(gateway_address: tuple[str, int]) -> None:
     host, port = gateway_address
     previous = GuardedH11Protocol.max_connections_per_client
-    previous_timeout = GuardedH11Protocol.header_timeout
+    previous_timeout = GuardedH11Protocol.header_timeout_s
     GuardedH11Protocol.max_connections_per_client = 50
     # Long enough that none of the first 50 is dropped for a slow head on a loaded machine.
-    GuardedH11Protocol.header_timeout = 60.0
+    GuardedH11Protocol.header_timeout_s = 60.0
     conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     try:
         conns = await asyncio.gather(*(_open(host, port, b"GET /api/health HTTP/1.1\r\nHost: g") for _ in range(120)))
@@ -203,5 +203,5 @@ async def test_one_address_holds_at_most_its_connections(gateway_address: tuple[
         await _other_address_call(host, port)
     finally:
         await _close_all(conns)
-        GuardedH11Protocol.header_timeout = previous_timeout
+        GuardedH11Protocol.header_timeout_s = previous_timeout
         GuardedH11Protocol.max_connections_per_client = previous

@@ -73,7 +73,7 @@ def test_metrics_are_pushed_to_a_pushgateway() -> None:
     gateway = Starlette(routes=[Route("/metrics/{rest:path}", receive, methods=["PUT", "POST"])])
     with (
         serve_on_loopback(gateway) as push_url,
-        serve_on_loopback(_app("metrics-pusher", metrics_push_url=push_url, metrics_push_seconds=0.05)) as url,
+        serve_on_loopback(_app("metrics-pusher", metrics_push_url=push_url, metrics_push_s=0.05)) as url,
     ):
         httpx.get(f"{url}/api/items/z9")
         deadline = time.monotonic() + 20
@@ -92,4 +92,4 @@ def test_metrics_are_pushed_to_a_pushgateway() -> None:
 
 def test_a_bad_push_interval_fails_at_start() -> None:
     with pytest.raises(SettingsError, match="RETOUCH_METRICS_PUSH_SECONDS"):
-        ServiceSettings(metrics_push_seconds=0)
+        ServiceSettings(metrics_push_s=0)

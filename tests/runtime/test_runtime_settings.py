@@ -55,6 +55,15 @@ def test_values_are_parsed_per_type() -> None:
     assert settings.origins == ["http://a", "http://b"]
 
 
+def test_a_subclass_mapping_adds_to_its_bases() -> None:
+    # DemoSettings maps its own field; the base's duration keeps its documented variable.
+    settings = load_settings(
+        DemoSettings, {"RETOUCH_METRICS_PUSH_SECONDS": "2.5", "GENERATION_SERVICE_URL": "http://g"}
+    )
+    assert (settings.metrics_push_s, settings.generation_url) == (2.5, "http://g")
+    assert env_name(DemoSettings, "metrics_push_s") == "RETOUCH_METRICS_PUSH_SECONDS"
+
+
 def test_empty_optional_is_none() -> None:
     assert load_settings(DemoSettings, {"RETOUCH_ENGINE": ""}).engine is None
     assert load_settings(DemoSettings, {"RETOUCH_ENGINE": "classic"}).engine == "classic"
@@ -116,7 +125,7 @@ def test_server_settings_read_their_documented_variables() -> None:
     server = load_settings(
         ServerSettings, environ={"RETOUCH_HEADER_TIMEOUT": "2.5", "RETOUCH_MAX_CONNECTIONS_PER_CLIENT": "8"}
     )
-    assert (server.header_timeout, server.max_connections_per_client) == (2.5, 8)
+    assert (server.header_timeout_s, server.max_connections_per_client) == (2.5, 8)
     assert load_settings(ServerSettings, environ={}).max_connections_per_client == 0
 
 

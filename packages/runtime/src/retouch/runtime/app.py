@@ -112,7 +112,7 @@ def create_service_app(
         pushing = None
         if settings.metrics_push_url:
             pushing = asyncio.get_running_loop().create_task(
-                push_loop(settings.metrics_push_url, name, settings.metrics_push_seconds)
+                push_loop(settings.metrics_push_url, name, settings.metrics_push_s)
             )
         try:
             if lifespan is None:

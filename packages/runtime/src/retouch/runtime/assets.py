@@ -149,9 +149,9 @@ class HttpAssetSource:
     """Reads assets from the jobs service (``GET /api/assets/{id}`` with the service token, as the
     owner of the request), for every service but the jobs service itself."""
 
-    def __init__(self, base_url: str, *, service_token: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, *, service_token: str | None = None, timeout_s: float = 60.0) -> None:
         headers = {"x-service-token": service_token} if service_token else {}
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
 
     def read(self, asset_id: str, owner: str) -> bytes | None:
         """The asset's bytes, or ``None`` if the jobs service says 404."""

@@ -4,8 +4,8 @@ The HTTP metrics (requests by route template and status, latency) come from
 :class:`MetricsMiddleware`, which :func:`~retouch.runtime.app.create_service_app` puts on every
 service. The domain metrics are defined here once, with the labels each service fills in:
 
-- jobs: queue depth and running jobs per backend (read at scrape time), time queued, finished
-  jobs by status, engine time ("GPU-seconds") per owner and engine, webhook deliveries by outcome;
+- jobs: queue depth and running jobs per engine (read at scrape time; the label is called
+  ``backend``, the name dashboards select on), time queued, finished jobs by status, engine time ("GPU-seconds") per owner and engine, webhook deliveries by outcome;
 - generation: run time by engine, task and stage; model load time by engine;
 - segmentation: smart-mask image cache hits and misses.
 
@@ -149,8 +149,8 @@ def instance_id() -> str:
     return os.environ.get("MODAL_TASK_ID") or f"{socket.gethostname()}-{os.getpid()}"
 
 
-async def push_loop(url: str, service: str, every: float) -> None:
-    """Push every metric of this process to the Pushgateway at ``url`` every ``every`` seconds, as
+async def push_loop(url: str, service: str, every_s: float) -> None:
+    """Push every metric of this process to the Pushgateway at ``url`` every ``every_s`` seconds, as
     job ``retouch`` grouped by ``service`` and ``instance``; once more when cancelled (shutdown).
     A failed push is logged and retried at the next tick."""
     grouping = {"service": service, "instance": instance_id()}
@@ -164,7 +164,7 @@ async def push_loop(url: str, service: str, every: float) -> None:
     try:
         while True:
             await run_sync(push)
-            await asyncio.sleep(every)
+            await asyncio.sleep(every_s)
     finally:
         # The last numbers of a container that is going away.
         await asyncio.shield(run_sync(push))

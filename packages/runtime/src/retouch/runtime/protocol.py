@@ -2,9 +2,9 @@
 
 uvicorn arms no timer on a fresh connection: a client that opens a socket and sends its request
 head one byte at a time (or nothing at all) holds it for ever. Here the whole head of each request
-must arrive within ``header_timeout`` seconds of the connection opening (or of the previous
+must arrive within ``header_timeout_s`` seconds of the connection opening (or of the previous
 response ending); otherwise the connection is closed. Bytes trickling in do not extend the
-deadline, so the head's minimum rate is its size over ``header_timeout``.
+deadline, so the head's minimum rate is its size over ``header_timeout_s``.
 
 Optionally (``RETOUCH_MAX_CONNECTIONS_PER_CLIENT``, the gateway's local stack sets it) one client
 address may hold at most that many connections at once; further ones are closed as they open, so
@@ -22,7 +22,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from retouch.runtime.settings import Settings
 
 __all__ = [
-    "DEFAULT_HEADER_TIMEOUT",
+    "DEFAULT_HEADER_TIMEOUT_S",
     "HEADER_TIMEOUT_VAR",
     "MAX_CONNECTIONS_VAR",
     "GuardedH11Protocol",
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: Seconds a client may take to send a request's head.
-DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_HEADER_TIMEOUT_S = 10.0
 HEADER_TIMEOUT_VAR = "RETOUCH_HEADER_TIMEOUT"
 MAX_CONNECTIONS_VAR = "RETOUCH_MAX_CONNECTIONS_PER_CLIENT"
 
@@ -39,24 +39,24 @@ class ServerSettings(Settings, kw_only=True):
     """How every service's HTTP server guards its connections, read once before it starts."""
 
     __env__: ClassVar[dict[str, str]] = {
-        "header_timeout": HEADER_TIMEOUT_VAR,
+        "header_timeout_s": HEADER_TIMEOUT_VAR,
         "max_connections_per_client": MAX_CONNECTIONS_VAR,
     }
 
     #: Seconds the whole head of a request may take to arrive.
-    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     #: Connections one client address may hold at once (0: no cap).
     max_connections_per_client: int = 0
 
     def __post_init__(self) -> None:
-        self.require(positive=("header_timeout",), non_negative=("max_connections_per_client",))
+        self.require(positive=("header_timeout_s",), non_negative=("max_connections_per_client",))
 
 
 class GuardedH11Protocol(H11Protocol):
     """``H11Protocol`` that closes a connection whose request head is not complete in time."""
 
     #: Set by :mod:`retouch.runtime.serve` before the server starts.
-    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     #: Connections one client address may hold at once (0: no cap).
     max_connections_per_client: int = 0
     #: Open connections by client address (one server per process).
@@ -109,7 +109,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def _arm_head_deadline(self) -> None:
         self._disarm_head_deadline()
-        self._head_deadline = self.loop.call_later(self.header_timeout, self._head_timed_out)
+        self._head_deadline = self.loop.call_later(self.header_timeout_s, self._head_timed_out)
 
     def _disarm_head_deadline(self) -> None:
         if self._head_deadline is not None:

@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = load_settings(ServerSettings)
     except SettingsError as exc:
         parser.error(str(exc))
-    GuardedH11Protocol.header_timeout = server.header_timeout
+    GuardedH11Protocol.header_timeout_s = server.header_timeout_s
     GuardedH11Protocol.max_connections_per_client = server.max_connections_per_client
     uvicorn.run(
         args.factory,

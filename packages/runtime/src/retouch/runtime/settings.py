@@ -1,8 +1,9 @@
 """Settings from the environment, parsed once into a msgspec Struct per service.
 
-Every field ``foo_bar`` is read from ``RETOUCH_FOO_BAR`` unless the class maps it to another
-variable in ``__env__`` (the seed's ``GENERATION_SERVICE_URL`` and friends). Lists are
-comma-separated. A bad value raises :class:`SettingsError` naming the variable.
+Every field ``foo_bar`` is read from ``RETOUCH_FOO_BAR`` unless the class or one of its bases
+maps it to another variable in ``__env__`` (the seed's ``GENERATION_SERVICE_URL`` and friends,
+and the documented names of durations, whose fields end in ``_s``). Lists are comma-separated.
+A bad value raises :class:`SettingsError` naming the variable.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Settings(msgspec.Struct, kw_only=True):
 class ServiceSettings(Settings, kw_only=True):
     """What every service is configured with (subclass it to add a service's own settings)."""
 
+    __env__: ClassVar[dict[str, str]] = {"metrics_push_s": "RETOUCH_METRICS_PUSH_SECONDS"}
+
     #: Shared secret internal calls must present (``X-Service-Token``); unset: no check.
     service_token: str | None = None
     #: Largest request body accepted, in bytes.
@@ -74,16 +77,16 @@ class ServiceSettings(Settings, kw_only=True):
     log_level: str = "INFO"
     #: JSON lines (``true``) or plain text logs.
     log_json: bool = True
-    #: A Prometheus Pushgateway this service pushes its metrics to every ``metrics_push_seconds``
+    #: A Prometheus Pushgateway this service pushes its metrics to every ``metrics_push_s``
     #: (for containers a scraper cannot reach one by one, e.g. on Modal); unset: scrape
     #: ``/api/metrics`` instead.
     metrics_push_url: str | None = None
-    metrics_push_seconds: float = 15.0
+    metrics_push_s: float = 15.0
 
     def __post_init__(self) -> None:
         self.require(
             positive=(
-                "metrics_push_seconds",
+                "metrics_push_s",
                 "max_body_bytes",
                 "max_asset_bytes",
                 "max_image_pixels",
@@ -94,9 +97,13 @@ class ServiceSettings(Settings, kw_only=True):
 
 
 def env_name(cls: type[msgspec.Struct], field: str) -> str:
-    """The environment variable that configures ``field`` of ``cls``."""
-    mapping: dict[str, str] = getattr(cls, "__env__", {})
-    return mapping.get(field, f"RETOUCH_{field.upper()}")
+    """The environment variable that configures ``field`` of ``cls``: the nearest class's
+    ``__env__`` entry for it (a subclass's mapping adds to its bases'), else ``RETOUCH_<FIELD>``."""
+    for klass in cls.__mro__:
+        mapping: dict[str, str] = vars(klass).get("__env__", {})
+        if field in mapping:
+            return mapping[field]
+    return f"RETOUCH_{field.upper()}"
 
 
 def _parse(raw: str, annotation: Any) -> Any:
