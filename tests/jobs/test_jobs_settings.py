@@ -26,6 +26,15 @@ def test_variables_are_read_with_the_seed_names() -> None:
     assert settings.watchdog_s == 30.0 and settings.backend == "modal"
 
 
+def test_durations_are_read_from_their_documented_seconds_variables() -> None:
+    names = ("WATCHDOG", "TTL", "EXPIRY_INTERVAL", "SYNC_WAIT", "HEARTBEAT", "CANCEL_WAIT", "CANCEL_LINGER")
+    more = ("ENGINE_RETRY", "ENGINE_RETRY_MAX", "WEBHOOK_RETRY_BASE", "WEBHOOK_RETRY_MAX", "WEBHOOK_TIMEOUT")
+    env = {f"RETOUCH_JOBS_{name}_SECONDS": str(i + 1) for i, name in enumerate(names + more)}
+    settings = load_settings(JobsSettings, env)
+    fields = [f"{name.lower()}_s" for name in names + more]
+    assert [getattr(settings, field) for field in fields] == [float(i + 1) for i in range(len(fields))]
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
