@@ -54,11 +54,11 @@ Call = Callable[[bytes, int], Awaitable[int]]
 async def pool_client(url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
     from retouch.gateway.pool import ConnectionPool
 
-    pool = ConnectionPool(url, max_connections=64, connect_timeout=5.0, keepalive_expiry=4.0)
+    pool = ConnectionPool(url, max_connections=64, connect_timeout_s=5.0, keepalive_expiry_s=4.0)
 
     async def call(body: bytes, answer: int) -> int:
         headers = [(b"content-type", b"application/json"), (b"x-answer-size", str(answer).encode())]
-        response = await pool.request(b"POST", b"/echo", headers, body, timeout=30.0, replayable=True)
+        response = await pool.request(b"POST", b"/echo", headers, body, timeout_s=30.0, replayable=True)
         size = 0
         try:
             while not response.finished:

@@ -146,7 +146,7 @@ async def test_garbage_from_the_service_is_502(make_gateway: MakeGateway) -> Non
 async def test_a_call_waits_for_a_busy_pool_no_longer_than_the_read_timeout(
     make_gateway: MakeGateway, fakes: dict[str, FakeService]
 ) -> None:
-    gateway = await make_gateway(read_timeout=0.3, upstream_max_connections=1)
+    gateway = await make_gateway(read_timeout_s=0.3, upstream_max_connections=1)
     # An event stream holds the only connection (streams have no read timeout) until released.
     stream = asyncio.create_task(gateway.get("/api/generate/stream/t1"))
     await asyncio.sleep(0.5)

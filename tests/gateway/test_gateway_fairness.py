@@ -73,7 +73,7 @@ async def test_event_streams_have_their_own_cap(clients: Callable[..., Any], fak
 
 
 async def test_an_accept_header_does_not_switch_off_the_read_timeout(clients: Callable[..., Any]) -> None:
-    client_for: ClientFor = await clients(read_timeout=0.2, upstream_retries=0)
+    client_for: ClientFor = await clients(read_timeout_s=0.2, upstream_retries=0)
     response = await client_for("10.0.0.1").get("/api/generate/slow", headers={"accept": "text/event-stream"})
     assert response.status_code == 504
     assert "did not answer within 0.2 s" in response.json()["detail"]
@@ -114,7 +114,7 @@ def test_the_failed_key_budget_refills(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_an_idle_event_stream_is_ended(fakes: dict[str, FakeService]) -> None:
     # The fake sends one event, then nothing until released: past the idle timeout the gateway
     # ends the stream and lets go of the service's.
-    app = create_app(gateway_settings(fakes, stream_idle_timeout=0.5))
+    app = create_app(gateway_settings(fakes, stream_idle_timeout_s=0.5))
     job_manager = fakes["job_manager"]
     with serve(app, lifespan="on") as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:

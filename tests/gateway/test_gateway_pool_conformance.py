@@ -86,11 +86,11 @@ async def serve() -> AsyncIterator[Callable[..., object]]:
 
 
 def _pool(url: str, **kwargs: object) -> ConnectionPool:
-    return ConnectionPool(url, max_connections=4, connect_timeout=5.0, keepalive_expiry=30.0, **kwargs)  # type: ignore[arg-type]
+    return ConnectionPool(url, max_connections=4, connect_timeout_s=5.0, keepalive_expiry_s=30.0, **kwargs)  # type: ignore[arg-type]
 
 
 async def _call(pool: ConnectionPool, method: bytes = b"GET", *, replayable: bool = True) -> tuple[int, bytes]:
-    response = await pool.request(method, b"/x", [], None, timeout=5.0, replayable=replayable)
+    response = await pool.request(method, b"/x", [], None, timeout_s=5.0, replayable=replayable)
     body = b""
     try:
         while not response.finished:

@@ -160,7 +160,7 @@ async def test_unreachable_service_is_503_naming_it(make_gateway: MakeGateway, f
 
 
 async def test_upstream_timeout_is_504_naming_the_service(make_gateway: MakeGateway) -> None:
-    gateway = await make_gateway(read_timeout=0.2, upstream_retries=0)
+    gateway = await make_gateway(read_timeout_s=0.2, upstream_retries=0)
     response = await gateway.post("/api/generate/slow", json={})
     assert response.status_code == 504
     assert response.headers["content-type"] == PROBLEM_JSON
@@ -243,7 +243,7 @@ async def test_a_streamed_body_whose_first_piece_is_over_the_limit_is_413(
 
 async def test_a_request_body_that_stalls_is_408_and_never_holds_the_connection(make_gateway: MakeGateway) -> None:
     # One connection only: a client that stops sending must not hold it, even while it stalls.
-    gateway = await make_gateway(body_timeout=0.5, upstream_max_connections=1, read_timeout=5)
+    gateway = await make_gateway(body_timeout_s=0.5, upstream_max_connections=1, read_timeout_s=5)
     started = asyncio.Event()
 
     async def body() -> AsyncIterator[bytes]:
@@ -264,7 +264,7 @@ async def test_a_request_body_that_stalls_is_408_and_never_holds_the_connection(
 
 
 async def test_a_body_that_never_starts_is_408(make_gateway: MakeGateway) -> None:
-    gateway = await make_gateway(body_timeout=0.3)
+    gateway = await make_gateway(body_timeout_s=0.3)
 
     async def body() -> AsyncIterator[bytes]:
         await asyncio.sleep(1.0)

@@ -36,8 +36,21 @@ def test_seed_variables_and_lists() -> None:
     assert settings.scale_to_zero == ["generation", "segmentation", "image_utils"]
     assert settings.web_dir == Path("/srv/web")
     assert settings.rate_limit_per_minute == 0
-    assert settings.health_timeout == 1.5
+    assert settings.health_timeout_s == 1.5
     assert settings.upstream_headers == {"Modal-Key": "wk-1", "Modal-Secret": "ws=2"}
+
+
+def test_durations_are_read_from_their_documented_variables() -> None:
+    names = (
+        "CONNECT_TIMEOUT",
+        "READ_TIMEOUT",
+        "BODY_TIMEOUT",
+        "STREAM_IDLE_TIMEOUT",
+        "HEALTH_TIMEOUT",
+        "HEALTH_CACHE_TTL",
+    )
+    settings = load_settings(GatewaySettings, environ={f"RETOUCH_{name}": str(i + 1) for i, name in enumerate(names)})
+    assert [getattr(settings, f"{name.lower()}_s") for name in names] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
 
 
 def test_defaults_are_open_and_local() -> None:
@@ -46,8 +59,8 @@ def test_defaults_are_open_and_local() -> None:
     assert settings.allowed_origins == []
     assert settings.scale_to_zero == []
     assert settings.web_dir is None
-    assert settings.health_timeout == 2.0
-    assert settings.health_cache_ttl == 2.0
+    assert settings.health_timeout_s == 2.0
+    assert settings.health_cache_ttl_s == 2.0
 
 
 @pytest.mark.parametrize(

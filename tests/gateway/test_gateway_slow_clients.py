@@ -76,7 +76,7 @@ def _serve_guarded(app: object) -> Iterator[tuple[str, int]]:
 
 @pytest.fixture
 def gateway_address(fakes: dict[str, FakeService]) -> Iterator[tuple[str, int]]:
-    settings = gateway_settings(fakes, upstream_max_connections=4, read_timeout=5.0, body_timeout=20.0)
+    settings = gateway_settings(fakes, upstream_max_connections=4, read_timeout_s=5.0, body_timeout_s=20.0)
     with _serve_guarded(create_app(settings)) as address:
         yield address
 

@@ -70,7 +70,7 @@ async def test_the_services_heartbeats_pass_through(served_gateway: str, fakes: 
 async def test_the_gateway_adds_no_heartbeat_of_its_own(fakes: dict[str, FakeService]) -> None:
     # One heartbeat layer: the jobs service's. A silent service yields a silent stream (until the
     # gateway's idle timeout ends it), however short that timeout is.
-    app = create_app(gateway_settings(fakes, stream_idle_timeout=0.5))
+    app = create_app(gateway_settings(fakes, stream_idle_timeout_s=0.5))
     with serve(app, lifespan="on") as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             response = await asyncio.wait_for(client.get("/api/generate/stream/t4"), timeout=8)

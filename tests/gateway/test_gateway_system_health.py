@@ -67,7 +67,7 @@ async def test_a_slow_health_check_is_cut_at_the_timeout(
     make_gateway: MakeGateway, fakes: dict[str, FakeService]
 ) -> None:
     fakes["job_manager"].health_delay = 2.0
-    gateway = await make_gateway(health_timeout=0.2)
+    gateway = await make_gateway(health_timeout_s=0.2)
     body = (await gateway.get("/api/system/health")).json()
     assert body["status"] == "degraded"
     assert body["services"]["job_manager"] == {"status": "unhealthy", "error": "no answer within 0.2 s"}
@@ -76,7 +76,7 @@ async def test_a_slow_health_check_is_cut_at_the_timeout(
 async def test_idle_scale_to_zero_service_is_not_probed(
     make_gateway: MakeGateway, fakes: dict[str, FakeService]
 ) -> None:
-    gateway = await make_gateway(scale_to_zero=["generation", "segmentation"], health_cache_ttl=0)
+    gateway = await make_gateway(scale_to_zero=["generation", "segmentation"], health_cache_ttl_s=0)
     body = (await gateway.get("/api/system/health")).json()
     assert body["status"] == "healthy"
     assert body["services"]["generation"] == {"status": "idle"}
@@ -97,7 +97,7 @@ async def test_idle_scale_to_zero_service_is_not_probed(
 async def test_service_is_idle_again_after_idle_after_s(
     make_gateway: MakeGateway, fakes: dict[str, FakeService]
 ) -> None:
-    gateway = await make_gateway(scale_to_zero=["segmentation"], idle_after_s=0.2, health_cache_ttl=0)
+    gateway = await make_gateway(scale_to_zero=["segmentation"], idle_after_s=0.2, health_cache_ttl_s=0)
     await gateway.post("/api/smart-mask", json={})
     assert (await gateway.get("/api/system/health")).json()["services"]["segmentation"]["status"] == "healthy"
     await asyncio.sleep(0.3)
@@ -110,7 +110,7 @@ async def test_concurrent_callers_share_one_round_of_checks(
 ) -> None:
     for service in fakes.values():
         service.health_delay = 0.2
-    gateway = await make_gateway(health_cache_ttl=0)
+    gateway = await make_gateway(health_cache_ttl_s=0)
     answers = await asyncio.gather(*(gateway.get("/api/system/health") for _ in range(10)))
     assert all(answer.status_code == 200 and answer.json()["status"] == "healthy" for answer in answers)
     assert [fakes[name].health_hits for name in SERVICES] == [1, 1, 1, 1]
@@ -120,7 +120,7 @@ async def test_concurrent_callers_share_one_round_of_checks(
 
 
 async def test_answers_are_cached_for_the_ttl(make_gateway: MakeGateway, fakes: dict[str, FakeService]) -> None:
-    gateway = await make_gateway(health_cache_ttl=0.3)
+    gateway = await make_gateway(health_cache_ttl_s=0.3)
     for _ in range(3):
         await gateway.get("/api/system/health")
     assert fakes["image_utils"].health_hits == 1

@@ -1,7 +1,7 @@
 """``GET /api/system/health``: every service's health, checked concurrently, cached briefly.
 
 Many callers (every open editor polls it) share one round of checks: while a round runs, later
-callers wait for it instead of starting another, and its answer is reused for ``health_cache_ttl``
+callers wait for it instead of starting another, and its answer is reused for ``health_cache_ttl_s``
 seconds. A scale-to-zero service the gateway has not used lately is reported ``idle`` without a
 probe, because on Modal the probe itself would start a GPU container.
 """
@@ -44,8 +44,8 @@ class HealthMonitor:
     def __init__(self, upstreams: Upstreams, settings: GatewaySettings, version: str) -> None:
         self.upstreams = upstreams
         self.version = version
-        self.timeout = settings.health_timeout
-        self.ttl = settings.health_cache_ttl
+        self.timeout_s = settings.health_timeout_s
+        self.ttl_s = settings.health_cache_ttl_s
         self.idle_after_s = settings.idle_after_s
         self._cached: bytes | None = None
         self._cached_at = 0.0
@@ -53,7 +53,7 @@ class HealthMonitor:
 
     async def report(self) -> bytes:
         """The system health document, encoded as JSON (fresh, cached, or shared with a running round)."""
-        if self._cached is not None and time.monotonic() - self._cached_at < self.ttl:
+        if self._cached is not None and time.monotonic() - self._cached_at < self.ttl_s:
             return self._cached
         if self._round is None:
             self._round = asyncio.ensure_future(self._check_all())
@@ -82,10 +82,10 @@ class HealthMonitor:
             return ServiceStatus(status="idle")
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout_s):
                 response = await upstream.probe_client.request_raw("GET", "/api/health", stream=False)
         except (TimeoutError, APITimeoutError):
-            return ServiceStatus(status="unhealthy", error=f"no answer within {self.timeout:g} s")
+            return ServiceStatus(status="unhealthy", error=f"no answer within {self.timeout_s:g} s")
         except APIConnectionError as exc:
             return ServiceStatus(status="unhealthy", error=f"unreachable at {upstream.url}: {exc.__cause__ or exc}")
         latency_ms = round((time.perf_counter() - started) * 1000, 1)

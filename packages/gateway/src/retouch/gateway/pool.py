@@ -56,11 +56,11 @@ def _expire(future: asyncio.Future[None]) -> None:
         future.set_exception(TimeoutError())
 
 
-async def _wait(future: asyncio.Future[None], timeout: float | None) -> None:
-    if timeout is None:
+async def _wait(future: asyncio.Future[None], timeout_s: float | None) -> None:
+    if timeout_s is None:
         await future
         return
-    handle = asyncio.get_running_loop().call_later(timeout, _expire, future)
+    handle = asyncio.get_running_loop().call_later(timeout_s, _expire, future)
     try:
         await future
     finally:
@@ -190,28 +190,28 @@ class _Connection(asyncio.Protocol):
     def drained(self) -> bool:
         return self.complete and not self._chunks
 
-    async def write(self, data: bytes, timeout: float | None) -> None:
+    async def write(self, data: bytes, timeout_s: float | None) -> None:
         if self.closed or self.transport is None:
             raise UpstreamClosed("the service closed the connection")
         self.transport.write(data)
         if self._write_paused:
             self._drain = self._loop.create_future()
             try:
-                await _wait(self._drain, timeout)
+                await _wait(self._drain, timeout_s)
             except TimeoutError:
                 raise UpstreamTimeout("the service did not take the request body in time") from None
 
-    async def wait_head(self, timeout: float | None) -> None:
+    async def wait_head(self, timeout_s: float | None) -> None:
         while not self.head_done:
             if self.error is not None:
                 raise self.error
             self._waiter = self._loop.create_future()
             try:
-                await _wait(self._waiter, timeout)
+                await _wait(self._waiter, timeout_s)
             except TimeoutError:
                 raise UpstreamTimeout("no answer within the timeout") from None
 
-    async def read(self, timeout: float | None) -> bytes:
+    async def read(self, timeout_s: float | None) -> bytes:
         """The body that has arrived (waiting for some if none has); ``b""`` at the end."""
         while not self._chunks:
             if self.complete:
@@ -220,7 +220,7 @@ class _Connection(asyncio.Protocol):
                 raise self.error
             self._waiter = self._loop.create_future()
             try:
-                await _wait(self._waiter, timeout)
+                await _wait(self._waiter, timeout_s)
             except TimeoutError:
                 raise UpstreamTimeout("the answer stalled") from None
         chunks = self._chunks
@@ -258,12 +258,12 @@ class UpstreamResponse:
         connection = self._connection
         return connection is None or self._head_only or connection.drained()
 
-    async def read(self, timeout: float | None) -> bytes:
-        """The next part of the body as it arrives (``b""``: the end); ``timeout`` bounds the wait."""
+    async def read(self, timeout_s: float | None) -> bytes:
+        """The next part of the body as it arrives (``b""``: the end); ``timeout_s`` bounds the wait."""
         if self.finished:
             return b""
         assert self._connection is not None
-        return await self._connection.read(timeout)
+        return await self._connection.read(timeout_s)
 
     def close(self) -> None:
         """Give the connection back (body complete, keep-alive) or drop it."""
@@ -280,10 +280,10 @@ class ConnectionPool:
         url: str,
         *,
         max_connections: int,
-        connect_timeout: float,
-        keepalive_expiry: float,
+        connect_timeout_s: float,
+        keepalive_expiry_s: float,
         tls: ssl.SSLContext | None = None,
-        pool_timeout: float | None = None,
+        pool_timeout_s: float | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -295,10 +295,10 @@ class ConnectionPool:
         self._host_header = (parts.netloc.rpartition("@")[2] if not default_port else self.host).encode("idna")
         self._prefix = parts.path.rstrip("/").encode()
         self._tls = tls if tls is not None else (ssl.create_default_context() if self.secure else None)
-        self.connect_timeout = connect_timeout
+        self.connect_timeout_s = connect_timeout_s
         #: Seconds a call waits for a free connection when all ``max_connections`` are in use.
-        self.pool_timeout = pool_timeout
-        self.keepalive_expiry = keepalive_expiry
+        self.pool_timeout_s = pool_timeout_s
+        self.keepalive_expiry_s = keepalive_expiry_s
         # Oldest first: connections are appended as they go idle and reused from the right end.
         self._idle: collections.deque[_Connection] = collections.deque()
         self._slots: asyncio.Semaphore | None = None
@@ -307,12 +307,12 @@ class ConnectionPool:
     async def _open(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout(self.connect_timeout_s):
                 _, connection = await loop.create_connection(
                     _Connection, self.host, self.port, ssl=self._tls, server_hostname=self.host if self._tls else None
                 )
         except TimeoutError:
-            raise UpstreamConnectError(f"no connection within {self.connect_timeout:g} s") from None
+            raise UpstreamConnectError(f"no connection within {self.connect_timeout_s:g} s") from None
         except OSError as exc:
             raise UpstreamConnectError(exc.strerror or str(exc)) from None
         return connection
@@ -321,7 +321,7 @@ class ConnectionPool:
         now = time.monotonic()
         while self._idle:
             connection = self._idle.pop()
-            if not connection.closed and now - connection.idle_since < self.keepalive_expiry:
+            if not connection.closed and now - connection.idle_since < self.keepalive_expiry_s:
                 return connection
             connection.close()
         return None
@@ -337,7 +337,7 @@ class ConnectionPool:
             connection.close()
         # Drop connections that idled too long at the old end (after a burst, most are never reused).
         idle = self._idle
-        while idle and (idle[0].closed or now - idle[0].idle_since >= self.keepalive_expiry):
+        while idle and (idle[0].closed or now - idle[0].idle_since >= self.keepalive_expiry_s):
             idle.popleft().close()
         if self._slots is not None:
             self._slots.release()
@@ -350,7 +350,7 @@ class ConnectionPool:
         body: bytes | AsyncIterator[bytes] | None,
         *,
         content_length: int | None = None,
-        timeout: float | None,
+        timeout_s: float | None,
         replayable: bool,
         retries: int = 0,
     ) -> UpstreamResponse:
@@ -360,17 +360,17 @@ class ConnectionPool:
         when given, else chunked) or ``None``. A request is resent on a fresh connection when a
         pooled connection turns out dead before any answer arrived and ``replayable`` says that is
         safe, and up to ``retries`` times when no connection could be opened. Waiting longer than
-        ``pool_timeout`` for a free connection is an :class:`UpstreamConnectError`.
+        ``pool_timeout_s`` for a free connection is an :class:`UpstreamConnectError`.
         """
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._max)
         try:
             # Long-lived calls (event streams) can hold every connection; a call must not queue for ever.
-            async with asyncio.timeout(self.pool_timeout):
+            async with asyncio.timeout(self.pool_timeout_s):
                 await self._slots.acquire()
         except TimeoutError:
             raise UpstreamConnectError(
-                f"all {self._max} connections are in use (waited {self.pool_timeout:g} s for one)"
+                f"all {self._max} connections are in use (waited {self.pool_timeout_s:g} s for one)"
             ) from None
         attempt = 0
         while True:
@@ -379,7 +379,7 @@ class ConnectionPool:
             try:
                 if connection is None:
                     connection = await self._open()
-                return await self._exchange(connection, method, target, headers, body, content_length, timeout)
+                return await self._exchange(connection, method, target, headers, body, content_length, timeout_s)
             except UpstreamConnectError:
                 if attempt >= retries:
                     self._slots.release()
@@ -406,7 +406,7 @@ class ConnectionPool:
         headers: list[tuple[bytes, bytes]],
         body: bytes | AsyncIterator[bytes] | None,
         content_length: int | None,
-        timeout: float | None,
+        timeout_s: float | None,
     ) -> UpstreamResponse:
         connection.start_request()
         lines = [method, b" ", self._prefix, target, b" HTTP/1.1\r\nhost: ", self._host_header, b"\r\n"]
@@ -422,7 +422,7 @@ class ConnectionPool:
         else:
             chunked = True
             lines.append(b"transfer-encoding: chunked\r\n\r\n")
-        await connection.write(b"".join(lines), timeout)
+        await connection.write(b"".join(lines), timeout_s)
         if body is not None and not isinstance(body, bytes):
             try:
                 async for chunk in body:
@@ -432,15 +432,15 @@ class ConnectionPool:
                         connection.reusable = False
                         break
                     if chunk:
-                        await connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk, timeout)
+                        await connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk, timeout_s)
                 else:
                     if chunked:
-                        await connection.write(b"0\r\n\r\n", timeout)
+                        await connection.write(b"0\r\n\r\n", timeout_s)
             except UpstreamClosed:
                 if not connection.head_done:
                     raise
                 connection.reusable = False
-        await connection.wait_head(timeout)
+        await connection.wait_head(timeout_s)
         return UpstreamResponse(self, connection, head_only=method == b"HEAD")
 
     def close(self) -> None:

@@ -56,11 +56,11 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _EVENT_STREAM = b"text/event-stream"
 
 
-async def _read_body(first: Message, receive: Receive, grace: float, min_rate: int) -> bytes | None:
+async def _read_body(first: Message, receive: Receive, grace_s: float, min_rate: int) -> bytes | None:
     """The whole request body, read before any service connection is taken (so a slow sender
     holds only its own connection to the gateway); ``None`` if the client went away.
 
-    The body must keep up a minimum rate: ``grace`` seconds, plus one second per ``min_rate``
+    The body must keep up a minimum rate: ``grace_s`` seconds, plus one second per ``min_rate``
     bytes received, bound the whole read; past that it is a 408."""
     start = time.monotonic()
     parts: list[bytes] = []
@@ -75,7 +75,7 @@ async def _read_body(first: Message, receive: Receive, grace: float, min_rate: i
             received += len(body)
         if not message.get("more_body", False):
             return parts[0] if len(parts) == 1 else b"".join(parts)
-        left = start + grace + received / min_rate - time.monotonic()
+        left = start + grace_s + received / min_rate - time.monotonic()
         try:
             if left <= 0:
                 raise TimeoutError
@@ -85,7 +85,7 @@ async def _read_body(first: Message, receive: Receive, grace: float, min_rate: i
             raise ProblemError(
                 408,
                 f"the request body arrived too slowly ({received} bytes in {time.monotonic() - start:.0f} s; "
-                f"at least {min_rate} bytes/s are needed after the first {grace:g} s)",
+                f"at least {min_rate} bytes/s are needed after the first {grace_s:g} s)",
             ) from None
 
 
@@ -97,7 +97,7 @@ _SPOOL_CHUNK = 1024 * 1024
 
 
 async def _spool_body(
-    first: Message, receive: Receive, grace: float, min_rate: int
+    first: Message, receive: Receive, grace_s: float, min_rate: int
 ) -> tuple[tempfile.SpooledTemporaryFile[bytes], int] | None:
     """Like :func:`_read_body`, into a temporary file (past 1 MiB on disk): the file and its size."""
     # Closed by _spooled_chunks once sent, or here on any failure.
@@ -117,7 +117,7 @@ async def _spool_body(
             if not message.get("more_body", False):
                 spool.seek(0)
                 return spool, received
-            left = start + grace + received / min_rate - time.monotonic()
+            left = start + grace_s + received / min_rate - time.monotonic()
             try:
                 if left <= 0:
                     raise TimeoutError
@@ -127,7 +127,7 @@ async def _spool_body(
                 raise ProblemError(
                     408,
                     f"the request body arrived too slowly ({received} bytes in {time.monotonic() - start:.0f} s; "
-                    f"at least {min_rate} bytes/s are needed after the first {grace:g} s)",
+                    f"at least {min_rate} bytes/s are needed after the first {grace_s:g} s)",
                 ) from None
     except BaseException:
         spool.close()
@@ -151,10 +151,10 @@ class Proxy:
     """Sends a request on to an :class:`Upstream` and relays its answer."""
 
     def __init__(self, settings: GatewaySettings) -> None:
-        self.read_timeout = settings.read_timeout
-        self.body_timeout = settings.body_timeout
+        self.read_timeout_s = settings.read_timeout_s
+        self.body_timeout_s = settings.body_timeout_s
         self.body_min_rate = settings.body_min_rate
-        self.stream_idle_timeout = settings.stream_idle_timeout
+        self.stream_idle_timeout_s = settings.stream_idle_timeout_s
         self.retries = settings.upstream_retries
         # Added to every call: the service token and the deployment's own headers (proxy auth).
         self.extra_headers = [
@@ -198,11 +198,11 @@ class Proxy:
         body: bytes | AsyncIterator[bytes] | None = None
         if (chunked or content_length) and path.startswith(_SPOOLED_PREFIXES):
             try:
-                async with asyncio.timeout(self.body_timeout):
+                async with asyncio.timeout(self.body_timeout_s):
                     message = await receive()
-                spooled = await _spool_body(message, receive, self.body_timeout, self.body_min_rate)
+                spooled = await _spool_body(message, receive, self.body_timeout_s, self.body_min_rate)
             except TimeoutError:
-                detail = f"the request body stalled: nothing arrived for {self.body_timeout:g} s"
+                detail = f"the request body stalled: nothing arrived for {self.body_timeout_s:g} s"
                 await send_problem(scope, receive, send, 408, detail)
                 return
             except ProblemError as exc:
@@ -214,11 +214,11 @@ class Proxy:
             replayable = False
         elif chunked or content_length:
             try:
-                async with asyncio.timeout(self.body_timeout):
+                async with asyncio.timeout(self.body_timeout_s):
                     message = await receive()
-                whole = await _read_body(message, receive, self.body_timeout, self.body_min_rate)
+                whole = await _read_body(message, receive, self.body_timeout_s, self.body_min_rate)
             except TimeoutError:
-                detail = f"the request body stalled: nothing arrived for {self.body_timeout:g} s"
+                detail = f"the request body stalled: nothing arrived for {self.body_timeout_s:g} s"
                 await send_problem(scope, receive, send, 408, detail)
                 return
             except ProblemError as exc:
@@ -230,10 +230,10 @@ class Proxy:
             body, content_length = whole, len(whole)
 
         upstream.touch()
-        # The answer's head comes within read_timeout on every route; an event stream's events are
+        # The answer's head comes within read_timeout_s on every route; an event stream's events are
         # then bounded by the idle timeout (decided by route and the service's content type, never
         # by what the client's Accept asks for).
-        timeout = self.read_timeout
+        timeout_s = self.read_timeout_s
         try:
             response = await pool.request(
                 method.encode(),
@@ -241,7 +241,7 @@ class Proxy:
                 headers,
                 body,
                 content_length=content_length,
-                timeout=timeout,
+                timeout_s=timeout_s,
                 replayable=replayable,
                 retries=self.retries,
             )
@@ -250,7 +250,7 @@ class Proxy:
             await send_problem(scope, receive, send, 503, detail)
             return
         except UpstreamTimeout:
-            detail = f"{upstream.name} service did not answer within {self.read_timeout:g} s"
+            detail = f"{upstream.name} service did not answer within {self.read_timeout_s:g} s"
             await send_problem(scope, receive, send, 504, detail)
             return
         except UpstreamClosed as exc:
@@ -265,7 +265,7 @@ class Proxy:
                 await self._relay_events(response, receive, send)
                 return
             while True:
-                data = await response.read(timeout)
+                data = await response.read(timeout_s)
                 last = response.finished
                 await send({"type": "http.response.body", "body": data, "more_body": not last})
                 if last:
@@ -280,10 +280,10 @@ class Proxy:
     async def _relay_events(self, response: UpstreamResponse, receive: Receive, send: Send) -> None:
         """Relay an event stream as it comes until it ends, the client goes away, or the service
         sends nothing (not even its own heartbeat comments: the jobs service sends them, and the
-        gateway adds no second layer) for ``stream_idle_timeout``."""
+        gateway adds no second layer) for ``stream_idle_timeout_s``."""
         disconnect = asyncio.ensure_future(_wait_disconnect(receive))
         pending: asyncio.Future[bytes] | None = None
-        idle = self.stream_idle_timeout
+        idle = self.stream_idle_timeout_s
 
         async def relay(message: Message) -> bool:
             # A client that stops reading would hold the service's stream (and its connection)

@@ -24,6 +24,18 @@ class GatewaySettings(ServiceSettings, kw_only=True):
         "segmentation_url": "SEGMENTATION_SERVICE_URL",
         "image_utils_url": "IMAGE_UTILS_SERVICE_URL",
         "job_manager_url": "JOB_MANAGER_SERVICE_URL",
+        # Durations are ``*_s`` fields; their variables keep the names they were documented with.
+        **{
+            name: f"RETOUCH_{name.removesuffix('_s').upper()}"
+            for name in (
+                "connect_timeout_s",
+                "read_timeout_s",
+                "body_timeout_s",
+                "stream_idle_timeout_s",
+                "health_timeout_s",
+                "health_cache_ttl_s",
+            )
+        },
     }
 
     #: Base URL of each service; unset: the service is not configured and its routes answer 503.
@@ -49,16 +61,16 @@ class GatewaySettings(ServiceSettings, kw_only=True):
     #: Requests a key may make at once above the sustained rate.
     rate_limit_burst: int = 200
     #: Seconds to open a connection to a service.
-    connect_timeout: float = 5.0
+    connect_timeout_s: float = 5.0
     #: Seconds a service may take to answer (``POST /api/generate`` waits up to 150 s); an event
-    #: stream's events are bounded by ``stream_idle_timeout`` instead.
-    read_timeout: float = 180.0
+    #: stream's events are bounded by ``stream_idle_timeout_s`` instead.
+    read_timeout_s: float = 180.0
     #: Extra headers sent on every call to a service (``Name=value,...``), e.g. Modal's proxy auth
     #: ``Modal-Key=...,Modal-Secret=...``.
     upstream_headers: dict[str, str] = {}
     #: Retries when no connection to a service can be opened (the request was not sent yet).
     upstream_retries: int = 1
-    #: Most connections open to one service at once (further calls wait up to ``read_timeout`` for one).
+    #: Most connections open to one service at once (further calls wait up to ``read_timeout_s`` for one).
     upstream_max_connections: int = 256
     #: Requests in progress per client address (0: no cap); further ones get 429.
     max_requests_per_client: int = 64
@@ -69,17 +81,17 @@ class GatewaySettings(ServiceSettings, kw_only=True):
     failed_key_per_minute: int = 30
     failed_key_burst: int = 10
     #: A request body must arrive at no less than ``body_min_rate`` bytes/s after a grace of
-    #: ``body_timeout`` seconds; it is read whole before a service connection is taken, so a slow
+    #: ``body_timeout_s`` seconds; it is read whole before a service connection is taken, so a slow
     #: sender never holds one.
-    body_timeout: float = 30.0
+    body_timeout_s: float = 30.0
     body_min_rate: int = 64 * 1024
     #: An event stream ends when its service sent nothing (not even a heartbeat) for this long, or
     #: when the client has not taken an event for this long.
-    stream_idle_timeout: float = 120.0
+    stream_idle_timeout_s: float = 120.0
     #: Seconds each service's ``/api/health`` may take inside ``/api/system/health``.
-    health_timeout: float = 2.0
+    health_timeout_s: float = 2.0
     #: Seconds a ``/api/system/health`` answer is reused.
-    health_cache_ttl: float = 2.0
+    health_cache_ttl_s: float = 2.0
     #: Directory of the web editor's static files, served at ``/`` (``index.html``) when present.
     web_dir: Path | None = None
     #: Services that scale to zero: reported ``idle`` (not probed) when not used for ``idle_after_s``.
@@ -91,18 +103,18 @@ class GatewaySettings(ServiceSettings, kw_only=True):
         cls = type(self)
         self.require(
             positive=(
-                "connect_timeout",
-                "read_timeout",
-                "health_timeout",
+                "connect_timeout_s",
+                "read_timeout_s",
+                "health_timeout_s",
                 "upstream_max_connections",
-                "body_timeout",
+                "body_timeout_s",
                 "body_min_rate",
-                "stream_idle_timeout",
+                "stream_idle_timeout_s",
             ),
             non_negative=(
                 "rate_limit_per_minute",
                 "upstream_retries",
-                "health_cache_ttl",
+                "health_cache_ttl_s",
                 "idle_after_s",
                 "max_requests_per_client",
                 "max_streams_per_client",

@@ -18,7 +18,7 @@ __all__ = ["Upstream", "Upstreams"]
 
 # Below uvicorn's default keep-alive (5 s), so the gateway drops an idle connection before the
 # service does and never writes a request into a socket the other side is closing.
-_KEEPALIVE_EXPIRY = 4.0
+_KEEPALIVE_EXPIRY_S = 4.0
 
 
 class Upstream:
@@ -43,10 +43,10 @@ class Upstream:
         self.pool = ConnectionPool(
             url,
             max_connections=settings.upstream_max_connections,
-            connect_timeout=settings.connect_timeout,
-            keepalive_expiry=_KEEPALIVE_EXPIRY,
+            connect_timeout_s=settings.connect_timeout_s,
+            keepalive_expiry_s=_KEEPALIVE_EXPIRY_S,
             tls=tls if isinstance(tls, ssl.SSLContext) else None,
-            pool_timeout=settings.read_timeout,
+            pool_timeout_s=settings.read_timeout_s,
         )
         headers = dict(settings.upstream_headers)
         if settings.service_token:
@@ -55,11 +55,11 @@ class Upstream:
         self.probe_client = AsyncClient(
             url,
             api_key="",
-            timeout=settings.health_timeout,
+            timeout=settings.health_timeout_s,
             max_retries=0,
             headers=headers,
             transport=httpx.AsyncHTTPTransport(
-                verify=tls, limits=httpx.Limits(max_connections=4, keepalive_expiry=_KEEPALIVE_EXPIRY)
+                verify=tls, limits=httpx.Limits(max_connections=4, keepalive_expiry=_KEEPALIVE_EXPIRY_S)
             ),
         )
 
