@@ -5,7 +5,8 @@ The HTTP metrics (requests by route template and status, latency) come from
 service. The domain metrics are defined here once, with the labels each service fills in:
 
 - jobs: queue depth and running jobs per engine (read at scrape time; the label is called
-  ``backend``, the name dashboards select on), time queued, finished jobs by status, engine time ("GPU-seconds") per owner and engine, webhook deliveries by outcome;
+  ``backend``, the name dashboards select on), time queued, finished jobs by status, engine
+  time ("GPU-seconds") per owner and engine, webhook deliveries by outcome;
 - generation: run time by engine, task and stage; model load time by engine;
 - segmentation: smart-mask image cache hits and misses.
 

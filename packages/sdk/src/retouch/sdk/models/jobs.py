@@ -70,7 +70,7 @@ class JobStatus(msgspec.Struct, kw_only=True):
     total_steps: int | None = None
     #: While the model loads (stage ``loading_model``): a sentence saying so, to show as it is.
     loading_message: str | None = None
-    #: While queued: 1 means next to start on its generation backend; ``None`` otherwise.
+    #: While queued: 1 means next to start on its generation engine; ``None`` otherwise.
     queue_position: int | None = None
     #: Why the job failed (or was cancelled).
     error: str | None = None
