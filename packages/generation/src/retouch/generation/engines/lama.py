@@ -31,6 +31,7 @@ from retouch.generation.compositing import binary
 from retouch.generation.engines import CancelCheck, EditResult, StageCallback, check_cancelled, prompt_free_notes
 from retouch.generation.settings import GenerationSettings
 from retouch.generation.validation import EditJob
+from retouch.runtime.devices import torch_device
 from retouch.runtime.problems import field_error
 from retouch.runtime.settings import SettingsError
 
@@ -134,7 +135,7 @@ class LamaEngine:
         """Load the TorchScript module onto the device (once per process)."""
         import torch
 
-        device = self.settings.lama_device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch_device(self.settings.lama_device)
         with warnings.catch_warnings():
             # torch deprecates TorchScript, but big-lama.pt is one: the warning is no news to a user.
             warnings.simplefilter("ignore", FutureWarning)

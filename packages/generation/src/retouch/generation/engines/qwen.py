@@ -52,6 +52,7 @@ from retouch.generation.engines import (
 from retouch.generation.letterbox import CropPlan, paste_back, paste_back_colour, plan_crop
 from retouch.generation.settings import ENGINE_NAMES, TASKS, GenerationSettings
 from retouch.generation.validation import EditJob
+from retouch.runtime.devices import torch_device
 from retouch.runtime.problems import ProblemError, field_error
 from retouch.runtime.settings import SettingsError
 from retouch.sdk.models.generation import RunRequest
@@ -223,7 +224,7 @@ class QwenEngine:
         import torch
         from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageEditPlusPipeline
 
-        device = self.settings.qwen_device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch_device(self.settings.qwen_device)
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         # The pipeline reads its condition sizes from module constants; they are only changed when
         # configured (small models for tests), and one pipeline serves the whole process.

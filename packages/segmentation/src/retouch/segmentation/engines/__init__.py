@@ -63,7 +63,7 @@ class Engine(Protocol):
 
     @property
     def device(self) -> str:
-        """Where it runs (``cpu``, ``cuda:0``)."""
+        """Where it runs (``cpu``, ``cuda``)."""
         ...
 
     def load(self) -> None:

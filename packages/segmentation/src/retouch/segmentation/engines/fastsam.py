@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from retouch.runtime.cancel import CancelToken
+from retouch.runtime.devices import torch_device
 from retouch.runtime.settings import SettingsError, env_name
 from retouch.segmentation.candidates import Candidates, select
 from retouch.segmentation.engines import PreparedImage, Segment
@@ -61,20 +62,17 @@ class FastSAMEngine:
 
     @property
     def device(self) -> str:
-        """Where the network runs (``cuda:0`` when a GPU is present and the device is ``auto``)."""
+        """Where the network runs (``cuda`` when a GPU is present and the device is ``auto``)."""
         return self._device
 
     def load(self) -> None:
         """Load the weights onto the device and warm the predictor up (blocking; once per engine)."""
         if self.model is not None:
             return
-        import torch
-
         prepare()
         from ultralytics.models.fastsam import FastSAM
 
-        if self._device == "auto":
-            self._device = "cuda:0" if torch.cuda.is_available() else "cpu"
+        self._device = torch_device(self._device)
         with self._lock:
             self._predictor = _candidate_predictor()
             self.model = FastSAM(str(self.weights))

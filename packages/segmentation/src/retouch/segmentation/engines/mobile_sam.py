@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from retouch.runtime.cancel import CancelToken
+from retouch.runtime.devices import torch_device
 from retouch.runtime.settings import SettingsError, env_name
 from retouch.segmentation.engines import PreparedImage, Segment
 from retouch.segmentation.engines.ultralytics_import import prepare
@@ -109,7 +110,7 @@ class MobileSAMEngine:
 
     @property
     def device(self) -> str:
-        """Where the model runs (``cuda:0`` when a GPU is present and the device is ``auto``)."""
+        """Where the model runs (``cuda`` when a GPU is present and the device is ``auto``)."""
         return self._device
 
     def load(self) -> None:
@@ -121,8 +122,7 @@ class MobileSAMEngine:
         prepare()
         from ultralytics.models.sam.build import build_mobile_sam
 
-        if self._device == "auto":
-            self._device = "cuda:0" if torch.cuda.is_available() else "cpu"
+        self._device = torch_device(self._device)
         self.dtype = _encoder_dtype(self._dtype_setting, self._device)
         model = build_mobile_sam(None)
         state = torch.load(str(self.weights), map_location="cpu", weights_only=True)
