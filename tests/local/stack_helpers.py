@@ -32,8 +32,8 @@ def fake_settings(tmp_path: Path, **overrides: object) -> StackSettings:
         "services": [fake("alpha"), fake("beta")],
         "gateway": fake("gateway"),
         "base_env": fake_environ(),
-        "startup_timeout": 60.0,
-        "stop_timeout": 10.0,
+        "startup_timeout_s": 60.0,
+        "stop_timeout_s": 10.0,
         "web_dir": None,
     }
     values.update(overrides)

@@ -73,7 +73,7 @@ def test_a_child_that_dies_is_named_and_the_rest_can_be_stopped(tmp_path: Path, 
     stack.check()  # all alive: no error
     httpx.post(f"{stack.urls['beta']}/exit?code=3", headers={"x-service-token": stack.token}, timeout=10)
     with pytest.raises(ChildExited, match="beta exited unexpectedly with code 3") as info:
-        stack.wait(interval=0.05)
+        stack.wait(interval_s=0.05)
     assert info.value.name == "beta"
     assert info.value.returncode == 3
     assert any("Uvicorn running" in line for line in info.value.tail)
@@ -89,7 +89,7 @@ def test_a_signal_killed_child_is_reported_with_the_signal(tmp_path: Path, stack
     stack.start()
     stack.processes["alpha"].popen.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
     with pytest.raises(ChildExited, match="alpha exited unexpectedly with signal SIGKILL"):
-        stack.wait(interval=0.05)
+        stack.wait(interval_s=0.05)
 
 
 def test_kill_and_restart_one_service(tmp_path: Path, stacks: list[Stack]) -> None:
@@ -140,7 +140,7 @@ def test_a_factory_that_fails_stops_everything_and_names_it(tmp_path: Path) -> N
 
 def test_a_service_that_never_gets_ready_times_out(tmp_path: Path) -> None:
     stack = Stack(
-        fake_settings(tmp_path, services=[fake("sick", "create_unhealthy_app")], gateway=None, startup_timeout=3)
+        fake_settings(tmp_path, services=[fake("sick", "create_unhealthy_app")], gateway=None, startup_timeout_s=3)
     )
     with pytest.raises(StackError, match=r"sick did not answer .*/api/health within 3 s \(last: 503"):
         stack.start()
@@ -192,10 +192,10 @@ def _pid_of(stack: Stack, name: str, timeout: float = 30.0) -> int:
 
 def test_the_supervisor_restarts_a_dead_child_and_keeps_the_others(tmp_path: Path, stacks: list[Stack]) -> None:
     notices: list[str] = []
-    stack = Stack(fake_settings(tmp_path, restart=True, restart_delay=0.2, on_notice=notices.append))
+    stack = Stack(fake_settings(tmp_path, restart=True, restart_delay_s=0.2, on_notice=notices.append))
     stacks.append(stack)
     stack.start()
-    stack.supervise_in_background(interval=0.05)
+    stack.supervise_in_background(interval_s=0.05)
     others = {name: stack.processes[name].pid for name in ("alpha", "gateway")}
     first = stack.processes["beta"].pid
     stack.processes["beta"].popen.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
@@ -219,7 +219,7 @@ def test_the_supervisor_restarts_a_dead_child_and_keeps_the_others(tmp_path: Pat
 
 
 def test_the_supervisor_restarts_a_child_that_exits_with_an_error_code(tmp_path: Path, stacks: list[Stack]) -> None:
-    stack = Stack(fake_settings(tmp_path, services=[fake("alpha")], gateway=None, restart=True, restart_delay=0.1))
+    stack = Stack(fake_settings(tmp_path, services=[fake("alpha")], gateway=None, restart=True, restart_delay_s=0.1))
     stacks.append(stack)
     stack.start()
     before = stack.processes["alpha"].pid
@@ -234,7 +234,7 @@ def test_the_supervisor_restarts_a_child_that_exits_with_an_error_code(tmp_path:
 
 
 def test_restart_settings_are_checked(tmp_path: Path) -> None:
-    with pytest.raises(StackError, match="restart_delay"):
-        Stack(fake_settings(tmp_path, restart_delay=0))
+    with pytest.raises(StackError, match="restart_delay_s"):
+        Stack(fake_settings(tmp_path, restart_delay_s=0))
     with pytest.raises(StackError, match="restart=True"):
         Stack(fake_settings(tmp_path)).supervise_in_background()

@@ -73,7 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-format", choices=("prefix", "json"), default="prefix", help="how children's logs are shown"
     )
-    serve.add_argument("--startup-timeout", type=float, default=120.0, help="seconds each process may take to start")
+    serve.add_argument(
+        "--startup-timeout",
+        dest="startup_timeout_s",
+        type=float,
+        default=120.0,
+        help="seconds each process may take to start",
+    )
     serve.add_argument(
         "--no-restart",
         dest="restart",
@@ -114,7 +120,7 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> StackSett
         without=_names(args.without),
         extra_services=[ServiceSpec.parse(text) for text in args.service],
         gateway=None if args.no_gateway else ServiceSpec("gateway", args.gateway),
-        startup_timeout=args.startup_timeout,
+        startup_timeout_s=args.startup_timeout_s,
         log_stream=sys.stdout,
         log_format=args.log_format,
         restart=args.restart,

@@ -222,7 +222,7 @@ def _content_range(value: str | None) -> tuple[int, int | None] | None:
         return None
 
 
-def _fetch(url: str, part: Path, spec: ModelSpec, progress: Progress, timeout: float) -> None:
+def _fetch(url: str, part: Path, spec: ModelSpec, progress: Progress, timeout_s: float) -> None:
     """Download ``url`` into ``part``, continuing what is already there; raises
     :class:`DownloadInterrupted` when the connection breaks."""
     offset = part.stat().st_size if part.exists() else 0
@@ -236,7 +236,7 @@ def _fetch(url: str, part: Path, spec: ModelSpec, progress: Progress, timeout: f
     if offset:
         headers["Range"] = f"bytes={offset}-"
     try:
-        with httpx.stream("GET", url, headers=headers, follow_redirects=True, timeout=timeout) as response:
+        with httpx.stream("GET", url, headers=headers, follow_redirects=True, timeout=timeout_s) as response:
             if response.status_code == 416 and offset:
                 # Nothing left to send: the part is complete (the checksum decides if it is right).
                 progress(offset, offset)
@@ -297,7 +297,7 @@ def pull(
     *,
     progress: Progress | None = None,
     retries: int = 3,
-    timeout: float = 60.0,
+    timeout_s: float = 60.0,
     environ: Mapping[str, str] | None = None,
 ) -> InstalledModel:
     """Download, verify and install ``spec`` under ``directory``; returns the installed model.
@@ -315,7 +315,7 @@ def pull(
     report = progress or (lambda done, total: None)
     for attempt in range(retries + 1):
         try:
-            _fetch(url, part, spec, report, timeout)
+            _fetch(url, part, spec, report, timeout_s)
             break
         except DownloadInterrupted:
             if attempt == retries:

@@ -75,21 +75,21 @@ class StackSettings:
     #: The environment children inherit; ``None`` is ``os.environ``.
     base_env: Mapping[str, str] | None = None
     #: Seconds each process may take to answer its health check.
-    startup_timeout: float = 120.0
+    startup_timeout_s: float = 120.0
     #: Seconds between SIGTERM and SIGKILL when stopping.
-    stop_timeout: float = 10.0
+    stop_timeout_s: float = 10.0
     #: Where children's output goes (``None``: kept only as a short tail per process).
     log_stream: IO[str] | None = None
     log_format: LogFormat = "prefix"
     #: The children's working directory.
     cwd: Path | None = None
-    #: Restart a child that exits on its own (after ``restart_delay``, doubling per quick death up
-    #: to ``restart_max_delay``) instead of reporting it; the others keep running meanwhile.
+    #: Restart a child that exits on its own (after ``restart_delay_s``, doubling per quick death up
+    #: to ``restart_max_delay_s``) instead of reporting it; the others keep running meanwhile.
     restart: bool = False
-    restart_delay: float = 0.5
-    restart_max_delay: float = 30.0
-    #: A child that stayed up this long has its restart delay reset to ``restart_delay``.
-    restart_stable_after: float = 60.0
+    restart_delay_s: float = 0.5
+    restart_max_delay_s: float = 30.0
+    #: A child that stayed up this long has its restart delay reset to ``restart_delay_s``.
+    restart_stable_after_s: float = 60.0
     #: Receives the supervisor's notices (a child died, was restarted); ``None`` drops them.
     on_notice: Callable[[str], None] | None = None
 
@@ -107,8 +107,8 @@ class StackSettings:
         """Refuse settings that cannot work or are unsafe (a public bind without API keys)."""
         if not 0 <= self.port <= 65535:
             raise StackError(f"port {self.port} is out of range (RETOUCH_PORT / --port)")
-        if not 0 < self.restart_delay <= self.restart_max_delay:
-            raise StackError("restart_delay must be positive and at most restart_max_delay")
+        if not 0 < self.restart_delay_s <= self.restart_max_delay_s:
+            raise StackError("restart_delay_s must be positive and at most restart_max_delay_s")
         if self.gateway is not None and not is_loopback(self.host) and not self.effective_api_keys().strip():
             raise StackError(
                 f"refusing to bind {self.host}: without API keys the gateway must stay on 127.0.0.1; "
@@ -265,7 +265,7 @@ class Stack:
         return self
 
     def _await_ready(self, proc: ManagedProcess) -> None:
-        problem = proc.wait_ready(self.settings.startup_timeout, self._stop_requested)
+        problem = proc.wait_ready(self.settings.startup_timeout_s, self._stop_requested)
         if problem is None:
             return
         if problem == "interrupted":
@@ -274,16 +274,16 @@ class Stack:
         raise StackError(f"{problem}" + (f"; its last output:\n{tail}" if tail else ""))
 
     def stop(self) -> None:
-        """Stop every process (the gateway first), SIGKILL after ``stop_timeout``."""
+        """Stop every process (the gateway first), SIGKILL after ``stop_timeout_s``."""
         self._stopping.set()
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None and supervisor is not threading.current_thread():
-            supervisor.join(timeout=self.settings.stop_timeout)
+            supervisor.join(timeout=self.settings.stop_timeout_s)
         with self._lock:
             ordered = sorted(self.processes.values(), key=lambda p: p.name != "gateway")
             for proc in ordered:
                 proc.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + self.settings.stop_timeout
+            deadline = time.monotonic() + self.settings.stop_timeout_s
             for proc in ordered:
                 if proc.wait(max(0.0, deadline - time.monotonic())) is None:
                     proc.send_signal(signal.SIGKILL)
@@ -301,12 +301,12 @@ class Stack:
             if code is not None and not proc.expected_exit and not self._stop_requested.is_set():
                 raise ChildExited(proc.name, code, proc.tail())
 
-    def wait(self, interval: float = 0.2) -> None:
+    def wait(self, interval_s: float = 0.2) -> None:
         """Block until :meth:`request_stop`. A process that dies meanwhile is restarted (with
         ``settings.restart``) or reported by raising :class:`ChildExited`."""
         while not self._stop_requested.is_set():
             self.supervise()
-            self._stop_requested.wait(interval)
+            self._stop_requested.wait(interval_s)
 
     def supervise(self) -> None:
         """One look at every process: without ``settings.restart`` this is :meth:`check`; with it,
@@ -328,13 +328,13 @@ class Stack:
         now = time.monotonic()
         code = proc.poll()
         if code is None:
-            if state.failures and now - proc.started_at >= settings.restart_stable_after:
+            if state.failures and now - proc.started_at >= settings.restart_stable_after_s:
                 state.failures = 0
             return
         if proc.expected_exit or proc.popen is None:
             return
         if state.due is None:
-            delay = min(settings.restart_max_delay, settings.restart_delay * 2**state.failures)
+            delay = min(settings.restart_max_delay_s, settings.restart_delay_s * 2**state.failures)
             state.failures += 1
             state.due = now + delay
             state.restarts += 1
@@ -351,7 +351,7 @@ class Stack:
         state = self._restarts.get(name)
         return 0 if state is None else state.restarts
 
-    def supervise_in_background(self, interval: float = 0.1) -> None:
+    def supervise_in_background(self, interval_s: float = 0.1) -> None:
         """Run :meth:`supervise` on a thread of its own until :meth:`stop` (for programs, like
         tests, that do not sit in :meth:`wait`); needs ``settings.restart``."""
         if not self.settings.restart:
@@ -360,7 +360,7 @@ class Stack:
             return
 
         def loop() -> None:
-            while not self._stopping.wait(interval):
+            while not self._stopping.wait(interval_s):
                 self.supervise()
 
         self._supervisor = threading.Thread(target=loop, name="retouch-local-supervisor", daemon=True)
@@ -376,14 +376,14 @@ class Stack:
         proc = self._process(name)
         with self._lock:
             proc.send_signal(sig)
-            return proc.wait(self.settings.stop_timeout)
+            return proc.wait(self.settings.stop_timeout_s)
 
     def restart(self, name: str) -> ManagedProcess:
         """Stop one process (if running) and start it again on the same port; waits until ready."""
         proc = self._process(name)
         with self._lock:
             if proc.alive:
-                proc.stop(self.settings.stop_timeout)
+                proc.stop(self.settings.stop_timeout_s)
             proc.start()
             self._restarts.pop(name, None)
         self._await_ready(proc)

@@ -76,10 +76,10 @@ class HealthProbe:
     def __init__(self) -> None:
         self.last = "no answer yet"
 
-    def ready(self, url: str, timeout: float = 2.0) -> bool:
+    def ready(self, url: str, timeout_s: float = 2.0) -> bool:
         """Whether ``url`` answers its health check as ready or loading."""
         try:
-            response = httpx.get(f"{url}/api/health", timeout=timeout)
+            response = httpx.get(f"{url}/api/health", timeout=timeout_s)
         except httpx.HTTPError as exc:
             self.last = f"{type(exc).__name__}: {exc}"
             return False
@@ -197,36 +197,36 @@ class ManagedProcess:
             with contextlib.suppress(ProcessLookupError):
                 self.popen.send_signal(sig)
 
-    def wait(self, timeout: float | None = None) -> int | None:
-        """Wait for the exit code (``None`` if still running after ``timeout``)."""
+    def wait(self, timeout_s: float | None = None) -> int | None:
+        """Wait for the exit code (``None`` if still running after ``timeout_s``)."""
         if self.popen is None:
             return None
         try:
-            code = self.popen.wait(timeout)
+            code = self.popen.wait(timeout_s)
         except subprocess.TimeoutExpired:
             return None
         if self._pump is not None:
             self._pump.join(timeout=2)
         return code
 
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM, then SIGKILL after ``timeout`` seconds; returns the exit code."""
+    def stop(self, timeout_s: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout_s`` seconds; returns the exit code."""
         if self.popen is None:
             return None
         self.send_signal(signal.SIGTERM)
-        code = self.wait(timeout)
+        code = self.wait(timeout_s)
         if code is None:
             self.send_signal(signal.SIGKILL)
             code = self.wait(5)
         return code
 
     def wait_ready(
-        self, timeout: float, should_abort: threading.Event | None = None, interval: float = 0.1
+        self, timeout_s: float, should_abort: threading.Event | None = None, interval_s: float = 0.1
     ) -> str | None:
         """Poll the health check until it answers; ``None`` when ready, else why not
         (the process exited, the wait timed out, or ``should_abort`` was set)."""
         probe = HealthProbe()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout_s
         while True:
             code = self.poll()
             if code is not None:
@@ -236,8 +236,8 @@ class ManagedProcess:
             if probe.ready(self.url):
                 return None
             if time.monotonic() > deadline:
-                return f"{self.name} did not answer {self.url}/api/health within {timeout:g} s (last: {probe.last})"
-            time.sleep(interval)
+                return f"{self.name} did not answer {self.url}/api/health within {timeout_s:g} s (last: {probe.last})"
+            time.sleep(interval_s)
 
 
 def describe_exit(code: int) -> str:
