@@ -206,7 +206,7 @@ def test_the_model_loads_once_with_or_without_gpu_snapshots(
                 self.started = True
                 phases.append(f"load in {phase}")
 
-        def wait_ready(self, timeout: float | None = None) -> bool:
+        def wait_ready(self, timeout_s: float | None = None) -> bool:
             return True
 
     def start(self: Any) -> None:

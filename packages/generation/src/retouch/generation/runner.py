@@ -99,9 +99,9 @@ class Runner:
         """Start :meth:`load` in a background thread, once."""
         self.loader.start()
 
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        """Block until loading has finished (ready or failed); ``False`` on timeout."""
-        return self.loader.wait(timeout)
+    def wait_ready(self, timeout_s: float | None = None) -> bool:
+        """Block until loading has finished (ready or failed); ``False`` after ``timeout_s``."""
+        return self.loader.wait(timeout_s)
 
     def health(self) -> Health:
         """Engine, device and model state for ``/api/health``."""
