@@ -16,10 +16,12 @@ instead of being smoothed over:
    one's matches scaled up, so a choice made with the whole hole in view is kept and only refined
    where the detail says so.
 3. **Coarse colour from a smooth fill, detail from the patches.** Patch matching alone happily
-   grows the wrong surface into a hole (a dark collar over an orange suit). The patch distance
-   therefore includes the distance to a coarse-colour guide (the Telea fill, blurred), and where the
-   result's shading below a 4-pixel blur strays from that guide by more than a few levels it is
-   pulled back, the patches' texture kept.
+   grows the wrong surface into a hole (a dark collar over an orange suit). The structure fill's
+   matching gives the hole's Telea prefill a little weight, so a source that grows a foreign
+   surface (a face onto a suit) pays for it; the finer levels' patch distance includes the distance
+   to the coarsest level's result, blurred (the layout, so a structure carried across is kept), and
+   where the final shading below a 4-pixel blur strays from the Telea fill by more than a few
+   levels it is pulled back, the patches' texture kept.
 4. **No seam**: target patches that reach past the hole's edge must agree with the pixels there,
    so the fill meets its surroundings in colour and texture; the pixels outside the hole are never
    changed.
@@ -53,12 +55,16 @@ _COARSE_ROUNDS, _FINE_ROUNDS = 4, 2
 _PM_ITERATIONS = 3
 #: Blur (pixels of the level) of the coarse-colour guide, and its weight against the patch distance.
 _GUIDE_SIGMA = 2.0
-_GUIDE_WEIGHT = 0.1
+_GUIDE_WEIGHT = 0.03
 #: Blur (pixels) below which the fill's colour follows the smooth fill rather than the patches.
 _LOWPASS_SIGMA = 4.0
 #: Coarse colour difference (8-bit Lab levels) the patches may keep from the smooth fill, at most
 #: (less around a hole whose surroundings have little fine detail).
 _LOWPASS_SLACK = 8.0
+#: Exponent of the confidence in a patch's fill priority (1 is Criminisi's).
+_CONFIDENCE_POWER = 0.25
+#: Weight of the hole's smooth prefill against the known pixels in the structure fill's matching.
+_SMOOTH_WEIGHT = 0.15
 
 
 def structure_fill(image: U8, hole: Bools, radius: int = 3) -> U8:
@@ -93,19 +99,25 @@ def structure_fill(image: U8, hole: Bools, radius: int = 3) -> U8:
         gy = cv2.Sobel(masked, cv2.CV_32F, 0, 1, ksize=3)
         edge = cv2.erode(known.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # gradients wholly on known pixels
         gx, gy = np.where(edge, gx, 0), np.where(edge, gy, 0)
-        gx = cv2.dilate(np.abs(gx), np.ones((3, 3), np.uint8)) * np.sign(cv2.GaussianBlur(gx, (3, 3), 0))
-        gy = cv2.dilate(np.abs(gy), np.ones((3, 3), np.uint8)) * np.sign(cv2.GaussianBlur(gy, (3, 3), 0))
+        # Carried onto the front: the nearest such gradient is two pixels from it (a 5x5 reach).
+        gx = cv2.dilate(np.abs(gx), np.ones((5, 5), np.uint8)) * np.sign(cv2.GaussianBlur(gx, (5, 5), 0))
+        gy = cv2.dilate(np.abs(gy), np.ones((5, 5), np.uint8)) * np.sign(cv2.GaussianBlur(gy, (5, 5), 0))
         kf = cv2.GaussianBlur(known.astype(np.float32), (5, 5), 0)
         nx = cv2.Sobel(kf, cv2.CV_32F, 1, 0, ksize=3)[ys, xs]
         ny = cv2.Sobel(kf, cv2.CV_32F, 0, 1, ksize=3)[ys, xs]
         norm = np.hypot(nx, ny) + 1e-6
         data = np.abs(-gy[ys, xs] * nx + gx[ys, xs] * ny) / norm / 255.0 + 1e-3
-        best = int(np.argmax(patch_confidence * data))
+        # Confidence is damped (Criminisi's product lets it decay along a long structure: a
+        # rocket's body grown a few patches into the hole lost to the sky closing in around it).
+        best = int(np.argmax(patch_confidence**_CONFIDENCE_POWER * data))
         cy = int(np.clip(ys[best], radius, height - radius - 1))
         cx = int(np.clip(xs[best], radius, width - radius - 1))
         window = (slice(cy - radius, cy + radius + 1), slice(cx - radius, cx + radius + 1))
         template = lab[window]
-        weight = np.repeat(known[window][..., None], 3, axis=2).astype(np.float32)
+        # The hole's pixels still hold the smooth (Telea) prefill: a little weight on them makes a
+        # source that would grow a foreign surface into the hole (a face onto a suit) pay for it.
+        patch_weight = np.where(known[window], 1.0, _SMOOTH_WEIGHT).astype(np.float32)
+        weight = np.repeat(patch_weight[..., None], 3, axis=2)
         scores = cv2.matchTemplate(lab, template, cv2.TM_SQDIFF, mask=weight)
         scores = np.where(sources, scores, np.inf)
         sy, sx = np.unravel_index(int(np.argmin(scores)), scores.shape)
@@ -293,9 +305,16 @@ def exemplar_fill(image: U8, hole: Bools, *, seed: int = 0, check: Callable[[], 
         checkpoint()
         _vote(level, nnf, dist)
         nnf, dist = _patch_match(level, nnf, rng, _PM_ITERATIONS)
+    # The finer levels' coarse-colour guide is this level's result (the layout, structures carried
+    # across), not the smooth fill: guided by Telea, they bled a rocket's body into the sky again.
+    r = _RADIUS
+    layout = level.flat.reshape(level.height + 2 * r, level.padded_width, 3)[r:-r, r:-r].copy()
 
     for index in range(len(images) - 2, -1, -1):
-        fine = _Level(_lab(images[index]), holes[index], _lab(images[index]))
+        own = _lab(images[index])
+        height, width = holes[index].shape
+        guide = cv2.resize(layout, (width, height), interpolation=cv2.INTER_LINEAR)
+        fine = _Level(own, holes[index], np.where(holes[index][..., None], guide, own).astype(np.float32))
         if len(fine.sources) == 0:
             break
         nnf = _upsample(level, nnf, fine, rng)
@@ -308,7 +327,6 @@ def exemplar_fill(image: U8, hole: Bools, *, seed: int = 0, check: Callable[[], 
                 nnf, dist = _patch_match(level, nnf, rng, _PM_ITERATIONS)
                 _vote(level, nnf, dist)
 
-    r = _RADIUS
     lab = level.flat.reshape(level.height + 2 * r, level.padded_width, 3)[r:-r, r:-r]
     # Where the patches chose a source of the wrong shade, the shade is corrected and the texture kept
     # (blurs normalised over the hole, so the known pixels around it do not leak in).
