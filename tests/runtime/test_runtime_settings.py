@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import pytest
 
-from retouch.runtime.settings import ServiceSettings, SettingsError, env_name, load_settings, new_token
+from retouch.runtime.settings import ServiceSettings, SettingsError, env_name, env_names, load_settings, new_token
 
 
 class DemoSettings(ServiceSettings, kw_only=True):
@@ -62,6 +62,15 @@ def test_a_subclass_mapping_adds_to_its_bases() -> None:
     )
     assert (settings.metrics_push_s, settings.generation_url) == (2.5, "http://g")
     assert env_name(DemoSettings, "metrics_push_s") == "RETOUCH_METRICS_PUSH_SECONDS"
+
+
+def test_env_names_prefix_fields_and_keep_the_documented_names_of_durations() -> None:
+    assert env_names("RETOUCH_X_", ("engine", "wait_s")) == {"engine": "RETOUCH_X_ENGINE", "wait_s": "RETOUCH_X_WAIT_S"}
+    assert env_names("RETOUCH_X_", ("engine", "wait_s"), seconds="_SECONDS") == {
+        "engine": "RETOUCH_X_ENGINE",
+        "wait_s": "RETOUCH_X_WAIT_SECONDS",
+    }
+    assert env_names("RETOUCH_", ("read_timeout_s",), seconds="") == {"read_timeout_s": "RETOUCH_READ_TIMEOUT"}
 
 
 def test_empty_optional_is_none() -> None:

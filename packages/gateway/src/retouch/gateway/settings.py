@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from retouch.runtime.settings import ServiceSettings, SettingsError, env_name
+from retouch.runtime.settings import ServiceSettings, SettingsError, env_name, env_names
 
 __all__ = ["SERVICES", "GatewaySettings"]
 
@@ -25,17 +25,18 @@ class GatewaySettings(ServiceSettings, kw_only=True):
         "image_utils_url": "IMAGE_UTILS_SERVICE_URL",
         "job_manager_url": "JOB_MANAGER_SERVICE_URL",
         # Durations are ``*_s`` fields; their variables keep the names they were documented with.
-        **{
-            name: f"RETOUCH_{name.removesuffix('_s').upper()}"
-            for name in (
+        **env_names(
+            "RETOUCH_",
+            (
                 "connect_timeout_s",
                 "read_timeout_s",
                 "body_timeout_s",
                 "stream_idle_timeout_s",
                 "health_timeout_s",
                 "health_cache_ttl_s",
-            )
-        },
+            ),
+            seconds="",
+        ),
     }
 
     #: Base URL of each service; unset: the service is not configured and its routes answer 503.

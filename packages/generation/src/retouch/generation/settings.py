@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from retouch.runtime.models import find_installed
-from retouch.runtime.settings import ServiceSettings, SettingsError, env_name
+from retouch.runtime.settings import ServiceSettings, SettingsError, env_name, env_names
 
 __all__ = ["ENGINE_NAMES", "ENGINE_TASKS", "PROFILE_NAMES", "TASKS", "GenerationSettings"]
 
@@ -24,17 +24,20 @@ PROFILE_NAMES = ("seed", "instruct")
 class GenerationSettings(ServiceSettings, kw_only=True):
     """Everything ``RETOUCH_GENERATION_*`` / ``RETOUCH_QWEN_*`` / ``RETOUCH_CLASSIC_*`` configures."""
 
-    __env__: ClassVar[dict[str, str]] = {
-        "engine": "RETOUCH_GENERATION_ENGINE",
-        "extra_engines": "RETOUCH_GENERATION_EXTRA_ENGINES",
-        "max_concurrent_runs": "RETOUCH_GENERATION_MAX_CONCURRENT_RUNS",
-        "max_queued_runs": "RETOUCH_GENERATION_MAX_QUEUED_RUNS",
-        "working_size": "RETOUCH_GENERATION_WORKING_SIZE",
-        "max_original_side": "RETOUCH_GENERATION_MAX_ORIGINAL_SIDE",
-        "composite_grow_px": "RETOUCH_GENERATION_COMPOSITE_GROW_PX",
-        "brush_grow_px": "RETOUCH_GENERATION_BRUSH_GROW_PX",
-        "composite_shadow_share": "RETOUCH_GENERATION_COMPOSITE_SHADOW_SHARE",
-    }
+    __env__: ClassVar[dict[str, str]] = env_names(
+        "RETOUCH_GENERATION_",
+        (
+            "engine",
+            "extra_engines",
+            "max_concurrent_runs",
+            "max_queued_runs",
+            "working_size",
+            "max_original_side",
+            "composite_grow_px",
+            "brush_grow_px",
+            "composite_shadow_share",
+        ),
+    )
 
     #: The engine that serves requests without an ``engine`` field. ``auto``: ``lama`` (with
     #: ``classic`` beside it for the other tasks) when LaMa's weights are installed in the models
@@ -145,15 +148,12 @@ class GenerationSettings(ServiceSettings, kw_only=True):
             raise SettingsError(
                 f"RETOUCH_CLASSIC_SHADOW_OPACITY must be within 0..1, got {self.classic_shadow_opacity}"
             )
-        unknown = sorted(set(self.qwen_loras) - set(TASKS))
-        if unknown:
-            raise SettingsError(f"RETOUCH_QWEN_LORAS names unknown tasks {unknown}; tasks are {list(TASKS)}")
-        unknown = sorted(set(self.qwen_prompts) - set(TASKS))
-        if unknown:
-            raise SettingsError(f"RETOUCH_QWEN_PROMPTS names unknown tasks {unknown}; tasks are {list(TASKS)}")
-        unknown = sorted(set(self.qwen_profiles) - set(TASKS))
-        if unknown:
-            raise SettingsError(f"RETOUCH_QWEN_PROFILES names unknown tasks {unknown}; tasks are {list(TASKS)}")
+        for per_task in ("qwen_loras", "qwen_prompts", "qwen_profiles"):
+            unknown = sorted(set(getattr(self, per_task)) - set(TASKS))
+            if unknown:
+                raise SettingsError(
+                    f"{env_name(type(self), per_task)} names unknown tasks {unknown}; tasks are {list(TASKS)}"
+                )
         bad = sorted({profile for profile in self.qwen_profiles.values()} - set(PROFILE_NAMES))
         if bad:
             raise SettingsError(

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from retouch.jobs.webhook_settings import WEBHOOK_FIELDS, check_webhook_settings
-from retouch.runtime.settings import ServiceSettings, SettingsError, env_name
+from retouch.runtime.settings import ServiceSettings, SettingsError, env_name, env_names
 
 __all__ = ["MODAL_PLATFORM_LIMIT_S", "JobsSettings"]
 
@@ -42,13 +42,8 @@ class JobsSettings(ServiceSettings, kw_only=True):
 
     __env__: ClassVar[dict[str, str]] = {
         "generation_service_url": "GENERATION_SERVICE_URL",
-        **{name: f"RETOUCH_JOBS_{name.upper()}" for name in _OWN_FIELDS},
         # Durations are ``*_s`` fields; their documented variables keep the ``_SECONDS`` ending.
-        **{
-            name: f"RETOUCH_JOBS_{name.removesuffix('_s').upper()}_SECONDS"
-            for name in _OWN_FIELDS
-            if name.endswith("_s")
-        },
+        **env_names("RETOUCH_JOBS_", _OWN_FIELDS, seconds="_SECONDS"),
     }
 
     #: Where the generation service listens (local dispatch).

@@ -16,13 +16,26 @@ from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
 
 import msgspec
 
-__all__ = ["ServiceSettings", "Settings", "SettingsError", "env_name", "load_settings", "new_token"]
+__all__ = ["ServiceSettings", "Settings", "SettingsError", "env_name", "env_names", "load_settings", "new_token"]
 
 S = TypeVar("S", bound=msgspec.Struct)
 
 
 class SettingsError(ValueError):
     """A configuration variable has a value that cannot be used."""
+
+
+def env_names(prefix: str, fields: Iterable[str], *, seconds: str | None = None) -> dict[str, str]:
+    """An ``__env__`` mapping: ``{field: prefix + FIELD}`` for each of ``fields``. With ``seconds``,
+    a duration field ``foo_s`` reads ``prefix + FOO + seconds`` instead: the name its variable was
+    documented with before durations ended in ``_s`` (``"_SECONDS"``, or ``""`` for none)."""
+    mapping: dict[str, str] = {}
+    for field in fields:
+        if seconds is not None and field.endswith("_s"):
+            mapping[field] = f"{prefix}{field.removesuffix('_s').upper()}{seconds}"
+        else:
+            mapping[field] = f"{prefix}{field.upper()}"
+    return mapping
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -52,7 +65,7 @@ class Settings(msgspec.Struct, kw_only=True):
 class ServiceSettings(Settings, kw_only=True):
     """What every service is configured with (subclass it to add a service's own settings)."""
 
-    __env__: ClassVar[dict[str, str]] = {"metrics_push_s": "RETOUCH_METRICS_PUSH_SECONDS"}
+    __env__: ClassVar[dict[str, str]] = env_names("RETOUCH_", ("metrics_push_s",), seconds="_SECONDS")
 
     #: Shared secret internal calls must present (``X-Service-Token``); unset: no check.
     service_token: str | None = None

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from retouch.runtime.models import find_installed
-from retouch.runtime.settings import ServiceSettings, SettingsError, env_name
+from retouch.runtime.settings import ServiceSettings, SettingsError, env_name, env_names
 
 __all__ = ["EngineName", "SegmentationSettings"]
 
@@ -17,14 +17,10 @@ EngineName = Literal["auto", "grabcut", "fastsam", "mobile_sam"]
 class SegmentationSettings(ServiceSettings, kw_only=True):
     """Settings of the segmentation service; each field's variable is given by :func:`env_name`."""
 
-    __env__: ClassVar[dict[str, str]] = {
-        "engine": "RETOUCH_SEGMENTATION_ENGINE",
-        "device": "RETOUCH_SEGMENTATION_DEVICE",
-        "max_points": "RETOUCH_SEGMENTATION_MAX_POINTS",
-        "cache_bytes": "RETOUCH_SEGMENTATION_CACHE_BYTES",
-        "hole_fraction": "RETOUCH_SEGMENTATION_HOLE_FRACTION",
-        "feather_radius": "RETOUCH_SEGMENTATION_FEATHER_RADIUS",
-    }
+    __env__: ClassVar[dict[str, str]] = env_names(
+        "RETOUCH_SEGMENTATION_",
+        ("engine", "device", "max_points", "cache_bytes", "hole_fraction", "feather_radius"),
+    )
 
     #: Which engine makes the masks. ``auto``: the best one whose weights are installed in the
     #: models directory or configured (``mobile_sam``, then ``fastsam``), else ``grabcut``;
