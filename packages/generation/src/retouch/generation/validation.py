@@ -20,9 +20,12 @@ from PIL import Image
 from retouch.generation.compositing import binary, grow
 from retouch.generation.settings import GenerationSettings
 from retouch.runtime.images import ImageLimits, open_image, open_mask
+from retouch.runtime.masks import to_u8
 from retouch.runtime.problems import field_error
 from retouch.runtime.references import reference_mask as interpret_reference
+from retouch.runtime.references import reference_shape
 from retouch.runtime.seed_fields import with_mask_image
+from retouch.runtime.subject import subject_mask
 from retouch.runtime.validation import generation_request_errors, raise_field_errors
 from retouch.sdk.models.generation import RunRequest, TaskType
 
@@ -107,6 +110,7 @@ def validate(request: RunRequest, *, run_id: str, settings: GenerationSettings) 
 
     reference: Image.Image | None = None
     reference_mask: Image.Image | None = None
+    notes: list[str] = []
     # generation_request_errors has made sure a reference is for insertion only. Every shape of
     # reference (cut-out with alpha, mask R of another size, picture alone) becomes the picture and
     # the object's mask on it, the same way the jobs service read it (retouch.runtime.references).
@@ -118,6 +122,20 @@ def validate(request: RunRequest, *, run_id: str, settings: GenerationSettings) 
         reference_mask = _binary_mask(interpret_reference(given, mask_r))
         _require_nonempty(reference_mask, "reference_mask_R")
         reference = given.convert("RGB")
+        if reference_shape(given, mask_r) == "whole_picture":
+            # A picture alone: its subject, not its backdrop, is the object (a pasted card is not).
+            subject = subject_mask(reference)
+            if subject is not None:
+                reference_mask = Image.fromarray(to_u8(subject), mode="L")
+                notes.append(
+                    "reference_image came without reference_mask_R or alpha: its subject was separated from "
+                    "the backdrop at its border; send reference_mask_R to choose the object yourself"
+                )
+            else:
+                notes.append(
+                    "reference_image came without reference_mask_R or alpha, and no subject stood out from "
+                    "its backdrop: the whole picture is the object"
+                )
 
     prompt = request.prompt.strip()
 
@@ -139,4 +157,5 @@ def validate(request: RunRequest, *, run_id: str, settings: GenerationSettings) 
         input_quality=request.input_quality,
         mask_tool_type=request.mask_tool_type,
         quality=request.quality,
+        notes=notes,
     )

@@ -11,7 +11,9 @@ the client could not have chosen):
   scaled onto the cut-out (a mask whose whole frame has the cut-out's aspect ratio, i.e. drawn on
   a scaled copy of the reference itself, is scaled whole instead); the cut-out's alpha, where it
   has one, keeps only the object's pixels;
-- a picture alone (no alpha, no mask R): the whole picture is the object.
+- a picture alone (no alpha, no mask R): the whole picture holds the object. Here it is the whole
+  picture; the generation service then finds its subject (:mod:`retouch.runtime.subject`), so the
+  backdrop is never pasted as a card.
 
 Both the jobs service (at submit) and the generation service (at run) call :func:`reference_mask`,
 so a reference one accepts the other reads the same way.
