@@ -24,7 +24,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_on_loopback(app: Any, *, startup_timeout: float = 30.0) -> Iterator[str]:
+def serve_on_loopback(app: Any, *, startup_timeout_s: float = 30.0) -> Iterator[str]:
     """Run ``app`` with uvicorn (lifespan on) on a free loopback port in a thread; yield its base
     URL; stop it after. The socket is bound before the server starts, so the port cannot be taken."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -35,7 +35,7 @@ def serve_on_loopback(app: Any, *, startup_timeout: float = 30.0) -> Iterator[st
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
-    deadline = time.monotonic() + startup_timeout
+    deadline = time.monotonic() + startup_timeout_s
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             sock.close()

@@ -106,7 +106,7 @@ def main() -> int:
             api_keys="",
             env={"RETOUCH_MAX_BODY_BYTES": str(2 * 1024 * 1024), "RETOUCH_JOBS_SYNC_WAIT_SECONDS": "5"},
             log_stream=(Path(tmp) / "stack.log").open("w"),
-            startup_timeout=180.0,
+            startup_timeout_s=180.0,
         )
         started = time.monotonic()
         with Stack(settings) as stack:

@@ -37,8 +37,8 @@ def _start(root: Path, env: dict[str, str], **settings: object) -> Stack:
             api_keys=API_KEY,
             env=env,
             log_stream=log,
-            startup_timeout=240.0,
-            stop_timeout=10.0,
+            startup_timeout_s=240.0,
+            stop_timeout_s=10.0,
             **settings,  # type: ignore[arg-type]
         )
     )

@@ -36,7 +36,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             api_keys="",
             env={"RETOUCH_MAX_BODY_BYTES": str(MAX_BODY_BYTES)},
             log_stream=log,
-            startup_timeout=180.0,
+            startup_timeout_s=180.0,
         )
         stack = _start(settings, log_path)
         try:
@@ -64,7 +64,7 @@ def keyed_gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ite
             service_token=stack.token,
             env=env,
             log_stream=log,
-            startup_timeout=180.0,
+            startup_timeout_s=180.0,
         )
         gateway = _start(settings, log_path)
         try:

@@ -50,7 +50,7 @@ def hooked_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "RETOUCH_JOBS_WEBHOOK_RETRY_MAX_SECONDS": "1",
             },
             log_stream=log,
-            startup_timeout=180.0,
+            startup_timeout_s=180.0,
         )
         stack = Stack(settings)
         stack.start()

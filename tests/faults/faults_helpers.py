@@ -50,9 +50,9 @@ def start_stack(data_dir: Path, log_path: Path, **env: str) -> Stack:
         api_keys="",
         env={"RETOUCH_JOBS_ENGINE_RETRY_MAX_SECONDS": "1", **env},
         log_stream=log,
-        startup_timeout=120.0,
+        startup_timeout_s=120.0,
         restart=True,
-        restart_delay=1.0,
+        restart_delay_s=1.0,
     )
     stack = Stack(settings)
     try:

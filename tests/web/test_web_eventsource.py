@@ -102,7 +102,7 @@ def open_stack(playwright: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
             api_keys="",
             only=("generation", "job_manager"),
             env={"RETOUCH_LOG_LEVEL": "warning"},
-            startup_timeout=240.0,
+            startup_timeout_s=240.0,
         )
     )
     stack.start()

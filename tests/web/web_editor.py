@@ -42,8 +42,8 @@ def start_stack(data_dir: Path, *, env: dict[str, str] | None = None, **settings
             data_dir=data_dir,
             api_keys=API_KEY,
             env={"RETOUCH_LOG_LEVEL": "warning", **(env or {})},
-            startup_timeout=240.0,
-            stop_timeout=10.0,
+            startup_timeout_s=240.0,
+            stop_timeout_s=10.0,
             **settings,
         )
     )
