@@ -9,17 +9,14 @@ jobs, expiry).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
+from retouch.jobs.sqlite import SqliteDatabase
 from retouch.jobs.state import Job
 from retouch.jobs.store import decode_job, encode_job
-from retouch.runtime.concurrency import SerialWorker
 
 __all__ = ["MIGRATE", "SCHEMA", "SqliteJobStore"]
 
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -70,46 +67,15 @@ def row_values(job: Job) -> tuple[object, ...]:
     )
 
 
-class SqliteJobStore:
+class SqliteJobStore(SqliteDatabase):
     """Job records in ``path`` (created with its parent directory)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._worker = SerialWorker("jobs-sqlite")
-        self._conn: sqlite3.Connection | None = None
+        super().__init__(path, thread_name="jobs-sqlite")
 
-    async def _call(self, func: Callable[..., T], *args: object) -> T:
-        return await self._worker.run(func, *args)
-
-    # -- lifecycle ------------------------------------------------------------------------------
-    async def open(self) -> None:
-        """Create the database file, switch it to WAL and create the schema."""
-        await self._call(self._open)
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives a killed process (only a power loss can drop the last commits).
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=5000")
+    def _setup(self, conn: sqlite3.Connection) -> None:
         conn.executescript(MIGRATE if _has_jobs_table(conn) else "")
         conn.executescript(SCHEMA)
-        self._conn = conn
-
-    async def close(self) -> None:
-        """Close the connection and stop the writer thread."""
-        if self._conn is not None:
-            await self._call(self._conn.close)
-            self._conn = None
-        self._worker.close()
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        """The SQLite connection (used on the writer thread only)."""
-        if self._conn is None:
-            raise RuntimeError("SqliteJobStore is not open")
-        return self._conn
 
     # -- JobStore -------------------------------------------------------------------------------
     async def create(self, job: Job) -> tuple[Job, bool]:

@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -38,8 +38,8 @@ from standardwebhooks.webhooks import Webhook
 
 from retouch.jobs.__about__ import __version__
 from retouch.jobs.settings import JobsSettings
+from retouch.jobs.sqlite import SqliteDatabase
 from retouch.jobs.state import Job
-from retouch.runtime.concurrency import SerialWorker
 from retouch.runtime.problems import field_error
 from retouch.sdk import codec
 from retouch.sdk.models.generation import GenerationRequest
@@ -57,7 +57,6 @@ __all__ = [
 
 log = logging.getLogger("retouch.jobs.webhooks")
 
-T = TypeVar("T")
 
 #: Rows fetched per look at the outbox.
 _BATCH: Final = 64
@@ -157,49 +156,22 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_task ON webhook_deliveries(task_id
 """
 
 
-class SqliteWebhookOutbox:
-    """The outbox as a table of the jobs database (``path``), on its own connection and thread."""
+class SqliteWebhookOutbox(SqliteDatabase):
+    """The outbox as a table of the jobs database (``path``), on its own connection and thread
+    (the database is the jobs store's; WAL lets both connections write)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._worker = SerialWorker("webhooks-sqlite")
-        self._conn: sqlite3.Connection | None = None
+        super().__init__(path, thread_name="webhooks-sqlite")
 
-    async def _call(self, func: Callable[..., T], *args: object) -> T:
-        return await self._worker.run(func, *args)
-
-    async def open(self) -> None:
-        """Create the table (the database is the jobs store's; WAL lets both connections write)."""
-        await self._call(self._open)
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=5000")
+    def _setup(self, conn: sqlite3.Connection) -> None:
         conn.executescript(_SCHEMA)
-        self._conn = conn
-
-    async def close(self) -> None:
-        """Close the connection and stop the thread."""
-        if self._conn is not None:
-            await self._call(self._conn.close)
-            self._conn = None
-        self._worker.close()
-
-    @property
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError("SqliteWebhookOutbox is not open")
-        return self._conn
 
     async def add(self, delivery: Delivery) -> bool:
         """Insert ``delivery`` unless its id exists."""
         return await self._call(self._add, delivery.id, delivery.task_id, delivery, codec.encode(delivery))
 
     def _add(self, id_: str, task_id: str, delivery: Delivery, data: bytes) -> bool:
-        cursor = self._db.execute(
+        cursor = self.conn.execute(
             "INSERT INTO webhook_deliveries (id, task_id, state, next_attempt_at, created_at, data)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (id_, task_id, delivery.state, delivery.next_attempt_at, delivery.created_at, data),
@@ -216,7 +188,7 @@ class SqliteWebhookOutbox:
 
     def _select(self, where: str, args: tuple[object, ...], limit: int) -> list[Delivery]:
         order = "next_attempt_at" if "next_attempt_at" in where else "created_at"
-        rows = self._db.execute(
+        rows = self.conn.execute(
             f"SELECT data FROM webhook_deliveries WHERE {where} ORDER BY {order} LIMIT ?", (*args, limit)
         ).fetchall()
         return [codec.decode(row[0], Delivery) for row in rows]
@@ -226,7 +198,9 @@ class SqliteWebhookOutbox:
         return await self._call(self._next_due)
 
     def _next_due(self) -> float | None:
-        row = self._db.execute("SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending'").fetchone()
+        row = self.conn.execute(
+            "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending'"
+        ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
     async def update(self, delivery: Delivery) -> None:
@@ -235,7 +209,7 @@ class SqliteWebhookOutbox:
         await self._call(self._update, delivery.state, delivery.next_attempt_at, data, delivery.id)
 
     def _update(self, state: str, next_attempt_at: float, data: bytes, id_: str) -> None:
-        self._db.execute(
+        self.conn.execute(
             "UPDATE webhook_deliveries SET state = ?, next_attempt_at = ?, data = ? WHERE id = ?",
             (state, next_attempt_at, data, id_),
         )
@@ -245,7 +219,7 @@ class SqliteWebhookOutbox:
         await self._call(self._forget, task_id)
 
     def _forget(self, task_id: str) -> None:
-        self._db.execute("DELETE FROM webhook_deliveries WHERE task_id = ?", (task_id,))
+        self.conn.execute("DELETE FROM webhook_deliveries WHERE task_id = ?", (task_id,))
 
     async def held(self) -> list[Delivery]:
         """Rows still ``held``."""
@@ -256,7 +230,7 @@ class SqliteWebhookOutbox:
         await self._call(self._release, delivery_id, body)
 
     def _release(self, delivery_id: str, body: bytes | None) -> None:
-        row = self._db.execute("SELECT data FROM webhook_deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        row = self.conn.execute("SELECT data FROM webhook_deliveries WHERE id = ?", (delivery_id,)).fetchone()
         if row is None:
             return
         delivery = codec.decode(row[0], Delivery)
@@ -272,7 +246,7 @@ class SqliteWebhookOutbox:
         await self._call(self._drop, delivery_id)
 
     def _drop(self, delivery_id: str) -> None:
-        self._db.execute("DELETE FROM webhook_deliveries WHERE id = ?", (delivery_id,))
+        self.conn.execute("DELETE FROM webhook_deliveries WHERE id = ?", (delivery_id,))
 
 
 # -- submit-time checks ----------------------------------------------------------------------------
