@@ -182,3 +182,18 @@ def test_pinned_keeps_extras_and_leaves_other_requirements_alone(images: ModuleT
         "msgspec>=0.18",
         "torch==" + images.MODEL_PINS["torch"],
     ]
+
+
+def test_the_test_environment_installs_exactly_the_model_pins(images: ModuleType) -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / "hatch.toml").read_text())
+    pinned = {}
+    for line in config["envs"]["hatch-test"]["extra-dependencies"]:
+        requirement = Requirement(line)
+        specs = list(requirement.specifier)
+        if len(specs) == 1 and specs[0].operator == "==":
+            pinned[requirement.name] = specs[0].version
+    assert {name: pinned.get(name) for name in images.MODEL_PINS} == images.MODEL_PINS
