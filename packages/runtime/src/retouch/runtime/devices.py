@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 __all__ = ["AUTO_DEVICES", "torch_device"]
 
 #: Settings that mean "pick for me".
 AUTO_DEVICES = frozenset({"", "auto"})
 
 
-def torch_device(setting: str | None) -> str:
+def torch_device(setting: str | None, *, gpu_available: Callable[[], bool]) -> str:
     """``setting`` as given (``cpu``, ``cuda``, ``cuda:1``, ``mps``...), or, when it is unset or
-    ``auto``, ``cuda`` where torch sees a GPU and ``cpu`` otherwise. torch is imported only here,
-    only then: the runtime itself never needs it."""
+    ``auto``, ``cuda`` if ``gpu_available()`` (the engine passes ``torch.cuda.is_available``: the
+    runtime itself never imports torch) and ``cpu`` otherwise."""
     if setting is not None and setting.strip().lower() not in AUTO_DEVICES:
         return setting.strip()
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if gpu_available() else "cpu"

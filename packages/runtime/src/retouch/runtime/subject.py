@@ -53,7 +53,7 @@ def subject_mask(picture: Image.Image, *, iterations: int = 4) -> Bool2D | None:
     foreground = np.zeros((1, 65), np.float64)
     bgr = np.ascontiguousarray(small[..., ::-1])
     try:
-        cv2.grabCut(bgr, labels, None, background, foreground, iterations, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(bgr, labels, (0, 0, w, h), background, foreground, iterations, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         # A picture whose subject colours equal its backdrop's leaves GrabCut no model to fit.
         return None

@@ -135,7 +135,7 @@ class LamaEngine:
         """Load the TorchScript module onto the device (once per process)."""
         import torch
 
-        device = torch_device(self.settings.lama_device)
+        device = torch_device(self.settings.lama_device, gpu_available=torch.cuda.is_available)
         with warnings.catch_warnings():
             # torch deprecates TorchScript, but big-lama.pt is one: the warning is no news to a user.
             warnings.simplefilter("ignore", FutureWarning)

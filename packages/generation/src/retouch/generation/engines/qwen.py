@@ -224,7 +224,7 @@ class QwenEngine:
         import torch
         from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageEditPlusPipeline
 
-        device = torch_device(self.settings.qwen_device)
+        device = torch_device(self.settings.qwen_device, gpu_available=torch.cuda.is_available)
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         # The pipeline reads its condition sizes from module constants; they are only changed when
         # configured (small models for tests), and one pipeline serves the whole process.

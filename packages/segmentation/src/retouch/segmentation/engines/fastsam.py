@@ -69,10 +69,12 @@ class FastSAMEngine:
         """Load the weights onto the device and warm the predictor up (blocking; once per engine)."""
         if self.model is not None:
             return
+        import torch
+
         prepare()
         from ultralytics.models.fastsam import FastSAM
 
-        self._device = torch_device(self._device)
+        self._device = torch_device(self._device, gpu_available=torch.cuda.is_available)
         with self._lock:
             self._predictor = _candidate_predictor()
             self.model = FastSAM(str(self.weights))

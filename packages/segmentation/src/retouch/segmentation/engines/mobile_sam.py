@@ -122,7 +122,7 @@ class MobileSAMEngine:
         prepare()
         from ultralytics.models.sam.build import build_mobile_sam
 
-        self._device = torch_device(self._device)
+        self._device = torch_device(self._device, gpu_available=torch.cuda.is_available)
         self.dtype = _encoder_dtype(self._dtype_setting, self._device)
         model = build_mobile_sam(None)
         state = torch.load(str(self.weights), map_location="cpu", weights_only=True)
