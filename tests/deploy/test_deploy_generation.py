@@ -23,8 +23,8 @@ def generation(load: Any) -> ModuleType:
 def test_the_channel_names_repeated_in_deploy_agree_with_the_sdk(load: Any) -> None:
     from retouch.sdk.models import generation as contract
 
+    load("generation")  # imports deploy/_common.py too (when no earlier test did)
     common = sys.modules["_common"]
-    load("generation")
     assert common.MODAL_EVENTS_QUEUE == contract.MODAL_EVENTS_QUEUE
     assert common.MODAL_CANCEL_DICT == contract.MODAL_CANCEL_DICT
     assert common.MODAL_WORKER_FUNCTION == contract.MODAL_WORKER_FUNCTION
