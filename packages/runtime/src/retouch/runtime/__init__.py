@@ -12,21 +12,6 @@ from retouch.runtime.http import StructResponse, decode_struct, read_struct
 from retouch.runtime.problems import ProblemError, field_error
 from retouch.runtime.settings import ServiceSettings, SettingsError, load_settings
 
-# The image helpers pull in Pillow; services that never decode pictures (the gateway) should not pay
-# for it at start-up, so they are resolved on first use.
-_LAZY = {
-    name: "retouch.runtime.images"
-    for name in ("ImageHeader", "ImageLimits", "encode_image", "open_image", "open_mask", "probe_image")
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'retouch.runtime' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
 if TYPE_CHECKING:
     from retouch.runtime.images import ImageHeader, ImageLimits, encode_image, open_image, open_mask, probe_image
 
@@ -49,3 +34,17 @@ __all__ = [
     "read_struct",
     "run_sync",
 ]
+
+# The image helpers pull in Pillow; services that never decode pictures (the gateway) should not pay
+# for it at start-up, so they are resolved on first use.
+_LAZY = {
+    name: "retouch.runtime.images"
+    for name in ("ImageHeader", "ImageLimits", "encode_image", "open_image", "open_mask", "probe_image")
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'retouch.runtime' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

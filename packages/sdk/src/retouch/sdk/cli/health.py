@@ -8,6 +8,8 @@ from typing import Any
 from retouch.sdk._client import Client
 from retouch.sdk.cli._common import print_struct
 
+__all__ = ["register"]
+
 
 def _health(client: Client, args: argparse.Namespace) -> int:
     report = client.health()
