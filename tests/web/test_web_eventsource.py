@@ -76,14 +76,21 @@ class CuttingRelay:
                 sock.close()
 
     def _requests(self, downstream: socket.socket, upstream: socket.socket, armed: threading.Event) -> None:
+        # A request head may arrive in several pieces (a loaded machine): it is looked at whole.
+        head = b""
         with contextlib.suppress(OSError):
             while chunk := downstream.recv(65536):
-                if chunk.startswith(b"GET /api/generate/stream/"):
-                    with self._lock:
-                        self.stream_requests.append(chunk)
-                        if not self._cut_done:
-                            self._cut_done = True
-                            armed.set()
+                head += chunk
+                while b"\r\n\r\n" in head:
+                    request, head = head.split(b"\r\n\r\n", 1)
+                    if request.startswith(b"GET /api/generate/stream/"):
+                        with self._lock:
+                            self.stream_requests.append(request + b"\r\n\r\n")
+                            if not self._cut_done:
+                                self._cut_done = True
+                                armed.set()
+                if not head.startswith(b"GET ") and not b"GET /".startswith(head[:5]):
+                    head = b""  # a request body (the page's POST): not a head to look at
                 upstream.sendall(chunk)
 
     def close(self) -> None:
