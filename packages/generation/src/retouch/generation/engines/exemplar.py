@@ -12,7 +12,8 @@ instead of being smoothed over:
    the layout. (OpenCV contrib's shift-map, where this started, continues textures well but breaks
    structures: a rocket's body stopped at the hole; the quality bench keeps it as a baseline.) The
    layout is then refined by patch matching (PatchMatch: propagation and random search, vectorised
-   over the whole hole) and patch voting, Wexler-style. Each finer level starts from the coarser
+   over the whole hole; patches compared by their leading principal components, a few times cheaper
+   than pixel by pixel) and patch voting, Wexler-style. Each finer level starts from the coarser
    one's matches scaled up, so a choice made with the whole hole in view is kept and only refined
    where the detail says so.
 3. **Coarse colour from a smooth fill, detail from the patches.** Patch matching alone happily
@@ -51,7 +52,7 @@ _COARSEST_HOLE = 40
 #: patches are still copied at full resolution, at a fraction of the cost.
 _SEARCH_HOLE = 320
 #: Patch-match iterations and voting rounds at the coarsest level and at the finer ones.
-_COARSE_ROUNDS, _FINE_ROUNDS = 4, 2
+_COARSE_ROUNDS, _FINE_ROUNDS = 4, 3
 _PM_ITERATIONS = 3
 #: Blur (pixels of the level) of the coarse-colour guide, and its weight against the patch distance.
 _GUIDE_SIGMA = 2.0
@@ -61,6 +62,8 @@ _LOWPASS_SIGMA = 4.0
 #: Coarse colour difference (8-bit Lab levels) the patches may keep from the smooth fill, at most
 #: (less around a hole whose surroundings have little fine detail).
 _LOWPASS_SLACK = 8.0
+#: Principal components of a patch (of 3 * (2 * radius + 1) ** 2 values) the patch distance uses.
+_FEATURES = 32
 #: Exponent of the confidence in a patch's fill priority (1 is Criminisi's).
 _CONFIDENCE_POWER = 0.25
 #: Weight of the hole's smooth prefill against the known pixels in the structure fill's matching.
@@ -135,7 +138,7 @@ def structure_fill(image: U8, hole: Bools, radius: int = 3) -> U8:
 class _Level:
     """One pyramid level: the padded Lab picture as a flat array, the hole and the valid sources."""
 
-    def __init__(self, lab: F32, hole: Bools, guide: F32) -> None:
+    def __init__(self, lab: F32, hole: Bools, guide: F32, search: bool = True) -> None:
         import cv2
 
         r = _RADIUS
@@ -163,11 +166,58 @@ class _Level:
         self.targets: I64 = (ys + r) * self.padded_width + (xs + r)
         offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
         self.offsets = np.array([dy * self.padded_width + dx for dy, dx in offsets], dtype=np.int64)
+        # Projections pay off only where patches are searched (many distances a pixel).
+        self.kernels = self._basis() if search else None
+        self.features: F32 | None = None
+        self.refresh(whole=True)
+
+    def _basis(self) -> F32 | None:
+        """Filters (component, channel, patch) onto the leading principal components of the level's
+        source patches; ``None`` where there are too few sources to tell."""
+        if len(self.sources) < 4 * _FEATURES:
+            return None
+        rng = np.random.default_rng(0)
+        centres = self.sources[rng.integers(0, len(self.sources), min(len(self.sources), 4000))]
+        patches = np.stack([self.flat[centres + offset] for offset in self.offsets], axis=1).reshape(len(centres), -1)
+        patches = (patches - patches.mean(axis=0)).astype(np.float32)
+        _, vectors = np.linalg.eigh(patches.T @ patches)
+        side = 2 * _RADIUS + 1
+        leading = vectors[:, ::-1][:, :_FEATURES].T.reshape(_FEATURES, side, side, 3)
+        return np.ascontiguousarray(leading.transpose(0, 3, 1, 2), np.float32)
+
+    def refresh(self, whole: bool = False) -> None:
+        """Project the patches onto the basis: all of them, or (after a vote changed the hole's
+        pixels; the sources' patches lie wholly outside it) those centred in the hole."""
+        import cv2
+
+        if self.kernels is None:
+            return
+        r = _RADIUS
+        image = self.flat.reshape(self.height + 2 * r, self.padded_width, 3)
+        ty, tx = self.ty + r, self.tx + r
+        top, left = (0, 0) if whole else (max(0, int(ty.min()) - 2 * r), max(0, int(tx.min()) - 2 * r))
+        bottom, right = image.shape[:2] if whole else (int(ty.max()) + 2 * r + 1, int(tx.max()) + 2 * r + 1)
+        part = image[top:bottom, left:right]
+        channels = [np.ascontiguousarray(part[..., c]) for c in range(3)]
+        # filter2D correlates: its kernel's (y, x) weighs the pixel at offset (y - r, x - r).
+        responses = np.stack(
+            [sum(cv2.filter2D(ch, cv2.CV_32F, kernel[c]) for c, ch in enumerate(channels)) for kernel in self.kernels],
+            axis=-1,
+        ).astype(np.float32)
+        if whole:
+            self.features = responses.reshape(-1, len(self.kernels))
+        elif self.features is not None:
+            self.features[self.targets] = responses[ty - top, tx - left]
 
     def distance(self, targets: I64, sources: I64) -> F32:
-        """Sum of squared Lab differences between the patches centred at ``targets`` and ``sources``."""
+        """Sum of squared Lab differences between the patches centred at ``targets`` and ``sources``
+        (in the patches' leading principal components: nearly all of it, at a fraction of the cost)."""
         diff = self.guide[targets] - self.guide[sources]
         total: F32 = (_GUIDE_WEIGHT * len(self.offsets)) * np.einsum("ij,ij->i", diff, diff)
+        if self.features is not None:
+            diff = self.features[targets] - self.features[sources]
+            total += np.einsum("ij,ij->i", diff, diff)
+            return total
         for offset in self.offsets:
             diff = self.flat[targets + offset] - self.flat[sources + offset]
             total += np.einsum("ij,ij->i", diff, diff)
@@ -240,6 +290,7 @@ def _vote(level: _Level, nnf: I64, dist: F32) -> None:
         total[ok] += level.flat[source[ok] + offset] * w[:, None]
         weights[ok] += w
     level.flat[level.targets] = total / np.maximum(weights, 1e-30)[:, None]
+    level.refresh()
 
 
 def _upsample(coarse: _Level, coarse_nnf: I64, fine: _Level, rng: np.random.Generator) -> I64:
@@ -313,15 +364,17 @@ def exemplar_fill(image: U8, hole: Bools, *, seed: int = 0, check: Callable[[], 
     for index in range(len(images) - 2, -1, -1):
         own = _lab(images[index])
         height, width = holes[index].shape
-        guide = cv2.resize(layout, (width, height), interpolation=cv2.INTER_LINEAR)
-        fine = _Level(own, holes[index], np.where(holes[index][..., None], guide, own).astype(np.float32))
+        upscaled = cv2.resize(layout, (width, height), interpolation=cv2.INTER_LINEAR)
+        guide: F32 = np.where(holes[index][..., None], upscaled, own).astype(np.float32)
+        search = extent / 2**index <= _SEARCH_HOLE
+        fine = _Level(own, holes[index], guide, search)
         if len(fine.sources) == 0:
             break
         nnf = _upsample(level, nnf, fine, rng)
         level = fine
         dist = level.distance(level.targets, nnf)
         _vote(level, nnf, dist)
-        if extent / 2**index <= _SEARCH_HOLE:
+        if search:
             for _ in range(_FINE_ROUNDS):
                 checkpoint()
                 nnf, dist = _patch_match(level, nnf, rng, _PM_ITERATIONS)
