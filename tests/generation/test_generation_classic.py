@@ -244,6 +244,22 @@ async def test_removal_continues_the_texture_of_a_real_photo() -> None:
     assert ratios["telea"] < 0.4  # the premise: a diffusion fill is a smear here
 
 
+async def test_removal_carries_a_structure_across_a_hole_in_smooth_sky(classic: Classic) -> None:
+    """A rocket's body (a real photograph) crossing the hole continues through it, detail and all,
+    instead of the sky closing over it (the fill's high-frequency energy was a quarter of the
+    truth's when the structure term reached no pixel of the fill front)."""
+    client, _ = classic
+    truth = _photo_crop("rocket", (202, 70, 442, 290))
+    obj = _blob(truth.shape[:2], 38, 1)
+    hole = _blob(truth.shape[:2], 47, 11) | obj
+    picture = truth.copy()
+    picture[obj] = (225, 120, 35)
+    mask = Image.fromarray(hole.astype(np.uint8) * 255)
+    request = RunRequest(prompt="", input_image=png(Image.fromarray(picture)), mask=png(mask), task_type="removal")
+    edited = np.asarray(decode((await client.generation.run(request)).image))
+    assert _high_freq(edited, hole) / _high_freq(truth, hole) > 0.6
+
+
 async def test_removal_is_the_exemplar_fill_by_default_and_telea_stays_an_option() -> None:
     assert fast_settings().classic_inpaint_method == "exemplar"
     with pytest.raises(SettingsError):
