@@ -15,6 +15,7 @@ from typing import IO, Any
 from retouch.local.ports import free_ports, is_loopback, port_in_use
 from retouch.local.services import GATEWAY, ServiceSpec, StackError, discover_services, select_services, url_var
 from retouch.local.supervisor import LogFormat, LogSink, ManagedProcess, describe_exit
+from retouch.runtime.concurrency import start_thread
 from retouch.runtime.protocol import MAX_CONNECTIONS_VAR
 from retouch.runtime.settings import new_token
 
@@ -363,8 +364,7 @@ class Stack:
             while not self._stopping.wait(interval_s):
                 self.supervise()
 
-        self._supervisor = threading.Thread(target=loop, name="retouch-local-supervisor", daemon=True)
-        self._supervisor.start()
+        self._supervisor = start_thread(loop, name="retouch-local-supervisor")
 
     def _notice(self, message: str) -> None:
         if self.settings.on_notice is not None:

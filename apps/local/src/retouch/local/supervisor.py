@@ -20,6 +20,7 @@ import httpx
 
 from retouch.local.ports import connect_host
 from retouch.local.services import ServiceSpec
+from retouch.runtime.concurrency import start_thread
 
 __all__ = ["HealthProbe", "LogFormat", "LogSink", "ManagedProcess", "describe_exit"]
 
@@ -166,8 +167,8 @@ class ManagedProcess:
             stderr=subprocess.STDOUT,
             preexec_fn=preexec,
         )
-        self._pump = threading.Thread(target=self._forward, args=(self.popen,), name=f"log-{self.name}", daemon=True)
-        self._pump.start()
+        popen = self.popen
+        self._pump = start_thread(lambda: self._forward(popen), name=f"log-{self.name}")
 
     def _forward(self, popen: subprocess.Popen[bytes]) -> None:
         assert popen.stdout is not None
