@@ -22,7 +22,9 @@ instead of being smoothed over:
    surface (a face onto a suit) pays for it; the finer levels' patch distance includes the distance
    to the coarsest level's result, blurred (the layout, so a structure carried across is kept), and
    where the final shading below a 4-pixel blur strays from the Telea fill by more than a few
-   levels it is pulled back, the patches' texture kept.
+   levels it is pulled back, the patches' texture kept (around a hole in a surface of one hue,
+   bricks and mortar, only the chroma is: there the Telea fill's lightness is the smear, not the
+   patches').
 4. **No seam**: target patches that reach past the hole's edge must agree with the pixels there,
    so the fill meets its surroundings in colour and texture; the pixels outside the hole are never
    changed.
@@ -33,6 +35,7 @@ Work is in CIE Lab (OpenCV's 8-bit scaling), where a patch distance is closer to
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,6 +71,13 @@ _FEATURES = 32
 _CONFIDENCE_POWER = 0.25
 #: Weight of the hole's smooth prefill against the known pixels in the structure fill's matching.
 _SMOOTH_WEIGHT = 0.15
+#: Around a hole in a surface of one hue, the lightness the patches may keep from the smooth fill, in
+#: units of the surroundings' coarse lightness spread; the surroundings' coarse chroma spread at which
+#: that allowance has fallen to 1/e; and the chroma error (8-bit Lab) past which a pixel's lightness
+#: is corrected all the same.
+_TONE_SPREAD = 3.0
+_TONE_CHROMA = 3.0
+_FOREIGN_CHROMA = 4.0
 
 
 def structure_fill(image: U8, hole: Bools, radius: int = 3) -> U8:
@@ -323,6 +333,29 @@ def _lab(rgb: U8) -> F32:
     return np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab), np.float32)
 
 
+def _tone_slack(known: F32, hole: Bools, correction: NDArray[np.floating[Any]], sigma: float) -> F32:
+    """The lightness error (per pixel, 8-bit Lab) the patches may keep from the smooth fill: large
+    around a hole in a surface of one hue whose lightness varies at the coarse scale (bricks and
+    mortar, gravel), nothing where the surroundings hold several hues or the pixel's chroma is off.
+
+    There a lightness difference is the texture's own layout, which the smooth fill smeared (mortar
+    lines into a grey star; pulled back, the bricks got a bright, boxy patch), not a foreign surface;
+    a foreign surface (a white badge onto an orange suit) shows in the chroma as well."""
+    import cv2
+
+    outside = (~hole).astype(np.float32)
+    weight = cv2.GaussianBlur(outside, (0, 0), sigma)[..., None]
+    coarse = cv2.GaussianBlur(known * outside[..., None], (0, 0), sigma) / np.maximum(weight, 1e-6)
+    around = (cv2.dilate(hole.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0) & ~hole
+    if not around.any():
+        return np.zeros(hole.shape, np.float32)
+    spread = coarse[around].std(axis=0)
+    one_hue = float(np.exp(-((np.hypot(spread[1], spread[2]) / _TONE_CHROMA) ** 2)))
+    chroma_error = np.hypot(correction[..., 1], correction[..., 2])
+    same_surface = np.exp(-((chroma_error / _FOREIGN_CHROMA) ** 2))
+    return np.asarray(_TONE_SPREAD * float(spread[0]) * one_hue * same_surface, np.float32)
+
+
 def exemplar_fill(image: U8, hole: Bools, *, seed: int = 0, check: Callable[[], None] | None = None) -> U8:
     """``image`` (RGB, the crop to work on) with ``hole`` filled from the picture's own patches;
     pixels outside ``hole`` are returned unchanged. ``check`` is called between rounds (it raises to
@@ -397,7 +430,8 @@ def exemplar_fill(image: U8, hole: Bools, *, seed: int = 0, check: Callable[[], 
         known = _lab(image)
         ring = (cv2.dilate(hole.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0) & ~hole
         detail = float(np.abs(known - cv2.GaussianBlur(known, (0, 0), 2.0))[ring].mean()) if ring.any() else 0.0
-        slack = min(_LOWPASS_SLACK, 2.0 * detail)
+        slack = np.full(correction.shape, min(_LOWPASS_SLACK, 2.0 * detail), np.float32)
+        slack[..., 0] = np.maximum(slack[..., 0], _tone_slack(known, hole, correction, sigma))
         correction = np.sign(correction) * np.maximum(np.abs(correction) - slack, 0.0)
         lab = lab + np.where(hole[..., None], correction, 0.0).astype(np.float32)
     filled = cv2.cvtColor(np.clip(np.rint(lab), 0, 255).astype(np.uint8), cv2.COLOR_Lab2RGB)
