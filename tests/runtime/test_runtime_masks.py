@@ -32,6 +32,23 @@ def test_background_touching_the_edge_is_never_filled() -> None:
     assert not fill_holes(inside, max_area=100)[0:3, 0:3].any()
 
 
+def test_holes_are_four_connected_and_measured_whole() -> None:
+    inside = square()
+    # Two 2x2 holes touching only at a corner are two holes of 4 (4-connectivity), each filled.
+    inside[12:14, 12:14] = False
+    inside[14:16, 14:16] = False
+    # A hole that reaches the outside through a one-pixel channel is not a hole.
+    inside[22:25, 22:25] = False
+    inside[22, 25:] = False
+    # A hole of exactly max_area is filled.
+    inside[12:14, 22:25] = False  # 6 pixels
+    filled = fill_holes(inside, max_area=6)
+    assert filled[12:16, 12:16].all()
+    assert not filled[22:25, 22:25].any()
+    assert filled[12:14, 22:25].all()
+    assert fill_holes(inside, max_area=5)[12:14, 22:25].sum() == 0
+
+
 def test_growing_adds_a_disk_of_exactly_that_radius() -> None:
     point = np.zeros((41, 41), bool)
     point[20, 20] = True
