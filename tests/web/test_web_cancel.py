@@ -47,7 +47,14 @@ def submit_blocker(stack: Stack, scene: Scene) -> tuple[httpx.Client, str]:
     mask.paste(255, (10, 10, 60, 60))
     buffer = io.BytesIO()
     mask.save(buffer, "PNG")
-    client = httpx.Client(base_url=stack.gateway_url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)
+    # No keep-alive: the client sits idle while the page works, and the server closes idle
+    # connections (RETOUCH_HEADER_TIMEOUT); reusing one just as it closes is a client-side race.
+    client = httpx.Client(
+        base_url=stack.gateway_url,
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=30,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
     body = {
         "prompt": "remove",
         "task_type": "removal",
