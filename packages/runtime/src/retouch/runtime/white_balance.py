@@ -64,8 +64,9 @@ _CLIPPED = 254
 _BLACK = 2
 #: Linear luminance below which pixels are mostly noise.
 _DARK = 0.005
-#: Chromaticity tolerances of the refinement passes (largest channel share minus 1/3).
-_TOLERANCES = (0.12, 0.09, 0.07, 0.05, 0.035, 0.025, 0.02)
+#: How far from grey a pixel's chromaticity may be (largest channel share minus 1/3) and still be
+#: part of a neutral surface.
+_NEUTRAL_TOLERANCE = 0.12
 #: Least share of the usable pixels that counts as a neutral surface rather than noise.
 _MIN_NEUTRAL_SHARE = 0.003
 #: Rec. 709 luminance weights (linear RGB).
@@ -105,20 +106,13 @@ def _usable_sample(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return result
 
 
-def _neutral_refinement(pixels: Floats, estimate: Floats) -> tuple[Floats, bool]:
-    """The estimate refined on near-neutral pixels, and whether any neutral surface was found (the
-    robust estimate uses only the latter: whether to correct fully)."""
-    found = False
-    least = max(16.0, _MIN_NEUTRAL_SHARE * len(pixels))
-    for tolerance in _TOLERANCES:
-        corrected = pixels / estimate
-        share = corrected / np.maximum(corrected.sum(axis=1, keepdims=True), 1e-12)
-        neutral = np.abs(share - 1 / 3).max(axis=1) < tolerance
-        if neutral.sum() < least:
-            break
-        estimate = pixels[neutral].mean(axis=0)
-        found = True
-    return estimate, found
+def _has_neutral_surface(pixels: Floats, estimate: Floats) -> bool:
+    """Whether, corrected for ``estimate``, enough of ``pixels`` are near grey to be a surface (a
+    wall, a cup) rather than noise: then the estimate is the light's, and corrected in full."""
+    corrected = pixels / estimate
+    share = corrected / np.maximum(corrected.sum(axis=1, keepdims=True), 1e-12)
+    neutral = np.abs(share - 1 / 3).max(axis=1) < _NEUTRAL_TOLERANCE
+    return bool(neutral.sum() >= max(16.0, _MIN_NEUTRAL_SHARE * len(pixels)))
 
 
 def estimate_illuminant(
@@ -157,9 +151,8 @@ def estimate_illuminant(
             voters = pixels[pale]
             brightness = (voters / np.maximum(start, 1e-6)).min(axis=1)
             start = voters[brightness >= np.percentile(brightness, _BRIGHTEST)].mean(axis=0)
-        _, found = _neutral_refinement(pixels, np.maximum(start, 1e-6))
         estimate = start
-        if not found:
+        if not _has_neutral_surface(pixels, np.maximum(start, 1e-6)):
             # Nothing in the picture is near grey under that light: its colour may be the scene's
             # own (grass, a sunset), so go only half way.
             estimate = np.sqrt(np.maximum(start, 1e-6) / float(start @ LUMA))
