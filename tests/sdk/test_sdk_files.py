@@ -43,3 +43,21 @@ def test_save_image_is_atomic_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         save_image(b"other", target)
     assert target.read_bytes() == b"picture"
     assert [p.name for p in tmp_path.iterdir()] == ["result.png"]
+
+
+def test_copy_atomically_copies_whole_and_keeps_the_old_file_on_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retouch.sdk.files import copy_atomically
+
+    source = tmp_path / "upload.bin"
+    source.write_bytes(b"x" * 100_000)
+    target = tmp_path / "store" / "blob.bin"
+    assert copy_atomically(source, target) == target
+    assert target.read_bytes() == source.read_bytes()
+    source.write_bytes(b"newer")
+    monkeypatch.setattr(os, "replace", lambda *args: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(OSError, match="No space left"):
+        copy_atomically(source, target)
+    assert target.read_bytes() == b"x" * 100_000
+    assert [p.name for p in target.parent.iterdir()] == ["blob.bin"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
@@ -13,7 +12,7 @@ from typing import Protocol
 import anyio
 
 from retouch.runtime.concurrency import run_sync
-from retouch.sdk.files import TEMPORARY_PREFIX, write_atomically
+from retouch.sdk.files import TEMPORARY_PREFIX, copy_atomically, write_atomically
 
 __all__ = ["BlobStore", "LocalBlobStore", "check_key", "request_key", "result_key"]
 
@@ -110,14 +109,7 @@ class LocalBlobStore:
         try:
             os.replace(source, target)
         except OSError:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f"{TEMPORARY_PREFIX}{target.name}.", suffix=".partial")
-            os.close(fd)
-            try:
-                shutil.copyfile(source, tmp)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            copy_atomically(source, target)
             source.unlink(missing_ok=True)
 
     async def chunks(self, key: str) -> AsyncIterator[bytes]:

@@ -2,31 +2,50 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["TEMPORARY_PREFIX", "write_atomically"]
+__all__ = ["TEMPORARY_PREFIX", "atomic_path", "copy_atomically", "write_atomically"]
 
 #: Temporary files start with this (hidden, and skipped by anything that lists finished files).
 TEMPORARY_PREFIX = "."
 
 
-def write_atomically(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` (parents created) so that ``path`` is either its old content or
-    all of ``data``, never a part: a temporary sibling (``.<name>.<random>.partial``), flushed to
-    disk, then renamed over it. A failure (a full disk) removes the temporary file and raises."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary sibling of ``path`` (``.<name>.<random>.partial``, parents created) for the block
+    to fill; when it ends without error the file is flushed to disk and renamed over ``path``, so
+    ``path`` is either its old content or all of the new one, never a part. On an error (a full
+    disk) the temporary file is removed and the error raised."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f"{TEMPORARY_PREFIX}{target.name}.", suffix=".partial")
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f"{TEMPORARY_PREFIX}{target.name}.", suffix=".partial")
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
+        yield tmp
+        with tmp.open("rb+") as out:
             # A crash after the rename must not leave a renamed but empty file.
             os.fsync(out.fileno())
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return target
+
+
+def write_atomically(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through :func:`atomic_path`; return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def copy_atomically(source: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """Copy the file ``source`` to ``path`` through :func:`atomic_path`; return the path."""
+    with atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)
+    return Path(path)
