@@ -190,12 +190,19 @@ async def test_one_address_holds_at_most_its_connections(gateway_address: tuple[
     conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     try:
         conns = await asyncio.gather(*(_open(host, port, b"GET /api/health HTTP/1.1\r\nHost: g") for _ in range(120)))
-        # Past its 50, the address's connections are closed as they open (EOF, nothing answered);
-        # the first 50 are served once their heads are complete.
-        for _, writer in conns:
-            with contextlib.suppress(ConnectionError):
-                writer.write(b"\r\nConnection: close\r\n\r\n")
-        ends = await asyncio.gather(*(_first_line(reader, 30.0) for reader, _ in conns))
+        # Past its 50, the address's connections are closed as the server accepts them (EOF,
+        # nothing answered). A loaded server accepts late, so no head is completed (which would
+        # free a slot) before those 70 have been closed, or 30 s have passed.
+        lines = [asyncio.ensure_future(_first_line(reader, 60.0)) for reader, _ in conns]
+        deadline = time.monotonic() + 30.0
+        while sum(line.done() for line in lines) < 70 and time.monotonic() < deadline:
+            await asyncio.wait([line for line in lines if not line.done()], timeout=0.5)
+        # The first 50 are served once their heads are complete.
+        for (_, writer), line in zip(conns, lines, strict=True):
+            if not line.done():
+                with contextlib.suppress(ConnectionError):
+                    writer.write(b"\r\nConnection: close\r\n\r\n")
+        ends = await asyncio.gather(*lines)
         answered = sum(1 for line in ends if line.startswith(b"HTTP/1.1 200"))
         closed = sum(1 for line in ends if line == b"")
         assert (answered, closed) == (50, 70), ends
